@@ -64,6 +64,8 @@ pub mod bounded;
 pub mod de;
 pub mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod header;
 pub mod limits;
 pub mod samples;
@@ -88,3 +90,20 @@ pub const SCHEMA_VERSION: u16 = 1;
 /// the `max_event_len_bounds_every_kind` test encodes the largest value of
 /// every kind and checks it against this bound.
 pub const MAX_EVENT_LEN: usize = 1536;
+
+/// Encodes `event` with postcard into `buffer` and returns the bytes written.
+///
+/// Fails only when `buffer` is too small; a buffer of [`MAX_EVENT_LEN`]
+/// bytes always suffices.
+pub fn to_slice<'b>(event: &Event<'_>, buffer: &'b mut [u8]) -> Result<&'b mut [u8], BufferTooSmall> {
+    let capacity = buffer.len();
+    postcard::to_slice(event, buffer).map_err(|_| BufferTooSmall { capacity })
+}
+
+/// Error returned by [`to_slice`] when the event does not fit the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("event does not fit a buffer of {capacity} bytes; use a buffer of MAX_EVENT_LEN bytes")]
+pub struct BufferTooSmall {
+    /// Size of the buffer that was offered.
+    pub capacity: usize,
+}
