@@ -1,0 +1,128 @@
+//! Findings: what the detection engine concludes from events.
+
+use std::fmt;
+
+use palisade_schema::{DeviceId, Event, EventKind, Header, Severity};
+use serde::{Deserialize, Serialize};
+
+/// The detection rules, each with a fixed snake_case id that appears in
+/// OCSF output as `finding_info.analytic.uid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RuleId {
+    /// A device the gateway does not know tried to connect.
+    UnknownDevice,
+    /// A provisioning credential was rejected.
+    InvalidCredential,
+    /// A device rejected a command as unauthorized.
+    UnauthorizedCommand,
+    /// A remote access session ended sooner than the minimum.
+    RemoteSessionShort,
+    /// A remote access session lasted longer than the maximum.
+    RemoteSessionLong,
+    /// A data rate far from the device's learned baseline.
+    DataRateAnomaly,
+    /// A sequence gap, regression, replay or unseen kind transition.
+    SequenceAnomaly,
+    /// Too many failed logins in a window.
+    BruteForceLogin,
+    /// A listening port not seen while learning.
+    NewListeningPort,
+    /// A failed baseline (hardening) check.
+    BaselineFailure,
+}
+
+impl RuleId {
+    /// Every rule, in declaration order.
+    pub const ALL: &'static [RuleId] = &[
+        RuleId::UnknownDevice,
+        RuleId::InvalidCredential,
+        RuleId::UnauthorizedCommand,
+        RuleId::RemoteSessionShort,
+        RuleId::RemoteSessionLong,
+        RuleId::DataRateAnomaly,
+        RuleId::SequenceAnomaly,
+        RuleId::BruteForceLogin,
+        RuleId::NewListeningPort,
+        RuleId::BaselineFailure,
+    ];
+
+    /// The snake_case id, such as `brute_force_login`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::UnknownDevice => "unknown_device",
+            Self::InvalidCredential => "invalid_credential",
+            Self::UnauthorizedCommand => "unauthorized_command",
+            Self::RemoteSessionShort => "remote_session_short",
+            Self::RemoteSessionLong => "remote_session_long",
+            Self::DataRateAnomaly => "data_rate_anomaly",
+            Self::SequenceAnomaly => "sequence_anomaly",
+            Self::BruteForceLogin => "brute_force_login",
+            Self::NewListeningPort => "new_listening_port",
+            Self::BaselineFailure => "baseline_failure",
+        }
+    }
+
+    /// The rule with id `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|rule| rule.name() == name)
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One event that led to a finding, copied out of the borrowed [`Event`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The event's header (boot, sequence, uptime, severity).
+    pub header: Header,
+    /// The event's kind.
+    pub kind: EventKind,
+    /// The whole event as JSON (serde's representation of the schema types).
+    pub event: serde_json::Value,
+}
+
+impl Evidence {
+    /// Copies `event` into evidence.
+    pub fn from_event(event: &Event<'_>) -> Self {
+        Self {
+            header: event.header,
+            kind: event.kind(),
+            // Every schema type serializes to JSON without error: no map has
+            // non-string keys and no float is involved.
+            event: serde_json::to_value(&event.body).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A detection: which rule fired, on which device, how severe, why and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule that fired.
+    pub rule: RuleId,
+    /// How serious it is.
+    #[serde(with = "crate::config::severity_name")]
+    pub severity: Severity,
+    /// The device concerned; `None` when no device id could be read (a
+    /// connection attempt without a credential, for example).
+    pub device: Option<DeviceId>,
+    /// One sentence saying what was detected, with the values involved.
+    pub summary: String,
+    /// The events that triggered the finding.
+    pub evidence: Vec<Evidence>,
+    /// When the gateway made the finding, in milliseconds since the Unix epoch.
+    pub time_unix_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch by the gateway's clock (0 before 1970).
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
