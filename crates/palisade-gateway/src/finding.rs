@@ -110,6 +110,7 @@ pub struct Finding {
     pub severity: Severity,
     /// The device concerned; `None` when no device id could be read (a
     /// connection attempt without a credential, for example).
+    #[serde(with = "crate::hex_id::option")]
     pub device: Option<DeviceId>,
     /// One sentence saying what was detected, with the values involved.
     pub summary: String,

@@ -19,5 +19,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod db;
 pub mod finding;
+pub mod hex_id;
+pub mod inventory;
 pub mod response;
