@@ -23,4 +23,5 @@ pub mod db;
 pub mod finding;
 pub mod hex_id;
 pub mod inventory;
+pub mod outbox;
 pub mod response;
