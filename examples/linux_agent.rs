@@ -1,0 +1,316 @@
+//! A device agent for embedded Linux, built from the Linux collectors of
+//! `palisade-agent`.
+//!
+//! ```text
+//! cargo run -p palisade-examples --example linux_agent -- --dry-run
+//! cargo run -p palisade-examples --example linux_agent -- --dry-run --json
+//! ```
+//!
+//! `--dry-run` scans this machine's `/proc` and files and prints the events
+//! instead of sending them: as readable text, or with `--json` as one JSON
+//! object per line on stdout, each with a `kind` field holding the event
+//! kind's snake_case name. Logs go to stderr.
+//!
+//! Sending to a gateway (`--gateway HOST:PORT`) needs the agent core
+//! (queue, session and transport), which this example does not have yet;
+//! without `--dry-run` it exits with an error that says so.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use palisade_agent::linux::{LinuxCollectors, LinuxConfig, Record};
+use palisade_schema::{Event, EventBody, Header, HitCount, WallClock};
+use serde_json::{Value, json};
+
+const USAGE: &str = "\
+usage: linux_agent --dry-run [--json] [--root DIR] [--firmware-version VERSION] [--scans N] [--interval-ms MS]
+       linux_agent --gateway HOST:PORT
+
+  --dry-run                  collect and print the events, send nothing
+  --json                     print one JSON object per event and line (default: readable text)
+  --root DIR                 read /proc, /sys, /etc and /var under DIR instead of /
+  --firmware-version VERSION firmware version to report in system information (default: unknown)
+  --scans N                  number of scans (default: 1); later scans report changes only
+  --interval-ms MS           pause between scans in milliseconds (default: 1000)
+  --gateway HOST:PORT        gateway to send to (needs the agent core, not available yet)
+";
+
+struct Options {
+    dry_run: bool,
+    json: bool,
+    root: Option<PathBuf>,
+    firmware_version: String,
+    scans: u32,
+    interval: Duration,
+    gateway: Option<String>,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        dry_run: false,
+        json: false,
+        root: None,
+        firmware_version: "unknown".to_string(),
+        scans: 1,
+        interval: Duration::from_millis(1000),
+        gateway: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--dry-run" => options.dry_run = true,
+            "--json" => options.json = true,
+            "--root" => options.root = Some(PathBuf::from(value("--root")?)),
+            "--firmware-version" => options.firmware_version = value("--firmware-version")?,
+            "--scans" => {
+                let text = value("--scans")?;
+                options.scans = text.parse().map_err(|_| {
+                    format!("invalid --scans value {text:?}: expected a whole number")
+                })?;
+            }
+            "--interval-ms" => {
+                let text = value("--interval-ms")?;
+                let millis = text.parse().map_err(|_| {
+                    format!("invalid --interval-ms value {text:?}: expected milliseconds")
+                })?;
+                options.interval = Duration::from_millis(millis);
+            }
+            "--gateway" => options.gateway = Some(value("--gateway")?),
+            "--help" | "-h" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Writes log records to stderr, so stdout carries only events.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("linux_agent {}: {}", record.level(), record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: StderrLogger = StderrLogger;
+
+fn main() -> ExitCode {
+    // Ignoring the error is right: it only fails when a logger is already set.
+    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) if message.is_empty() => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("linux_agent: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if !options.dry_run {
+        match &options.gateway {
+            None => eprintln!(
+                "linux_agent: no gateway address; pass --gateway HOST:PORT, or --dry-run to print the events"
+            ),
+            Some(gateway) => eprintln!(
+                "linux_agent: cannot send to {gateway}: sending requires the palisade-agent core (queue, session and transport), \
+                 which is not part of this build yet; use --dry-run to print the events"
+            ),
+        }
+        return ExitCode::from(2);
+    }
+    match run_dry(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("writing events failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_dry(options: &Options) -> std::io::Result<()> {
+    let mut config = LinuxConfig::default();
+    config.system_info.firmware_version = options.firmware_version.clone();
+    if let Some(root) = &options.root {
+        config = config.under(root);
+    }
+    let mut collectors = LinuxCollectors::new(config);
+    log::info!("dry run started: {} scans, nothing is sent", options.scans);
+    let started = std::time::Instant::now();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut sequence = 0u64;
+    for scan in 0..options.scans {
+        if scan > 0 {
+            std::thread::sleep(options.interval);
+        }
+        let records = collectors.collect_all();
+        log::info!("scan {} found {} events", scan + 1, records.len());
+        for record in &records {
+            let header = header_for(record, sequence, started.elapsed());
+            sequence += 1;
+            let event = record.to_event(header);
+            let value = event_json(&event);
+            if options.json {
+                writeln!(out, "{value}")?;
+            } else {
+                writeln!(out, "{}", text_line(&value))?;
+            }
+        }
+    }
+    out.flush()?;
+    log::info!("dry run finished: {sequence} events printed");
+    Ok(())
+}
+
+fn header_for(record: &Record, sequence: u64, elapsed: Duration) -> Header {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Header {
+        sequence,
+        boot: 0,
+        uptime_ms: elapsed.as_millis() as u64,
+        // The clock of this example is not synchronized by the gateway.
+        wall_clock: Some(WallClock {
+            unix_ms: record.source_time_unix_ms().unwrap_or(now),
+            synchronized: false,
+        }),
+        severity: record.severity(),
+        hit_count: HitCount::ONE,
+        window_ms: 0,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn mac(bytes: &[u8; 6]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn debug_name(value: impl std::fmt::Debug) -> String {
+    // Enum variants in snake_case: `InvalidUser` becomes `invalid_user`.
+    let name = format!("{value:?}");
+    let mut snake = String::new();
+    for (index, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if index > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
+}
+
+/// Renders an event as a flat JSON object: `kind`, header fields, then the
+/// body's fields with addresses as text and digests as hex.
+fn event_json(event: &Event<'_>) -> Value {
+    let header = &event.header;
+    let mut object = json!({
+        "kind": event.kind().name(),
+        "class": event.class().name(),
+        "severity": header.severity.name(),
+        "sequence": header.sequence,
+        "uptime_ms": header.uptime_ms,
+        "wall_clock_ms": header.wall_clock.map(|c| c.unix_ms),
+    });
+    let body = match &event.body {
+        EventBody::ProcessStarted(p) => json!({
+            "pid": p.pid, "parent_pid": p.parent_pid, "uid": p.uid, "user": p.user.map(|u| u.as_str()),
+            "executable": p.executable.as_str(), "command_line": p.command_line.as_str(),
+            "start_kind": debug_name(p.start_kind),
+        }),
+        EventBody::ProcessExited(p) => {
+            json!({ "pid": p.pid, "executable": p.executable.as_str(), "exit_code": p.exit_code })
+        }
+        EventBody::NetworkConnection(c) => json!({
+            "protocol": c.protocol.name(), "direction": debug_name(c.direction),
+            "local": c.local.to_string(), "remote": c.remote.to_string(),
+            "pid": c.pid, "executable": c.executable.map(|e| e.as_str()),
+        }),
+        EventBody::ListeningPortOpened(l) | EventBody::ListeningPortClosed(l) => json!({
+            "protocol": l.protocol.name(), "local": l.local.to_string(), "address": l.local.ip.to_string(),
+            "port": l.local.port, "pid": l.pid, "executable": l.executable.map(|e| e.as_str()),
+        }),
+        EventBody::Login(l) => json!({
+            "action": debug_name(l.action), "user": l.user.as_str(), "method": debug_name(l.method),
+            "terminal": l.terminal.map(|t| t.as_str()), "source": l.source.map(|s| s.to_string()),
+        }),
+        EventBody::FileIntegrityChanged(f) => json!({
+            "path": f.path.as_str(), "old_sha256": f.old_sha256.map(|d| hex(&d)), "new_sha256": f.new_sha256.map(|d| hex(&d)),
+        }),
+        EventBody::SystemInfo(s) => json!({
+            "vendor": s.vendor.as_str(), "model": s.model.as_str(), "hostname": s.hostname.as_str(),
+            "os_name": s.os_name.as_str(), "os_version": s.os_version.as_str(),
+            "architecture": s.architecture.as_str(), "firmware_version": s.firmware_version.as_str(),
+            "interfaces": s.interfaces.iter().map(|i| json!({
+                "name": i.name.as_str(), "mac": i.mac.as_ref().map(mac),
+                "addresses": i.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+        EventBody::BaselineCheck(b) => json!({
+            "check_id": b.check_id.as_str(), "result": debug_name(b.result), "check_severity": b.severity.name(),
+            "description": b.description.as_str(), "remediation": b.remediation.as_str(),
+        }),
+        EventBody::SoftwareComponent(s) => json!({
+            "name": s.name.as_str(), "version": s.version.as_str(), "supplier": s.supplier.map(|v| v.as_str()),
+            "purl": s.purl.map(|v| v.as_str()), "cpe": s.cpe.map(|v| v.as_str()), "sha256": s.sha256.map(|d| hex(&d)),
+        }),
+        EventBody::CollectionError(c) => json!({
+            "collector": c.collector.as_str(), "path": c.path.map(|p| p.as_str()), "reason": c.reason.as_str(),
+        }),
+        other => json!({ "debug": format!("{other:?}") }),
+    };
+    if let (Value::Object(target), Value::Object(fields)) = (&mut object, body) {
+        target.extend(fields);
+    }
+    object
+}
+
+/// One readable line: `kind severity key=value ...`, without empty fields.
+fn text_line(value: &Value) -> String {
+    let Value::Object(fields) = value else {
+        return value.to_string();
+    };
+    let kind = fields.get("kind").and_then(Value::as_str).unwrap_or("?");
+    let severity = fields
+        .get("severity")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let mut line = format!("{kind:<22} {severity:<8}");
+    for (key, field) in fields {
+        if matches!(
+            key.as_str(),
+            "kind" | "severity" | "class" | "sequence" | "uptime_ms" | "wall_clock_ms"
+        ) || field.is_null()
+        {
+            continue;
+        }
+        match field {
+            Value::String(text) => line.push_str(&format!(" {key}={text:?}")),
+            other => line.push_str(&format!(" {key}={other}")),
+        }
+    }
+    line
+}
