@@ -1,0 +1,422 @@
+//! Runs the built `palisade` binary through the factory flow: key
+//! generation, issuing a root, an intermediate and a device credential,
+//! verifying the chain, and rejecting it after a one-byte change.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn palisade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .output()
+        .expect("palisade binary runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn run_ok(args: &[&str]) -> Output {
+    let output = palisade(args);
+    assert!(
+        output.status.success(),
+        "palisade {args:?} failed: {}",
+        text(&output)
+    );
+    output
+}
+
+fn path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+struct Factory {
+    _dir: tempfile::TempDir,
+    root_key: PathBuf,
+    root: PathBuf,
+    intermediate_key: PathBuf,
+    intermediate: PathBuf,
+    device_key: PathBuf,
+    device: PathBuf,
+    dir: PathBuf,
+}
+
+fn factory() -> Factory {
+    let temp = tempfile::tempdir().expect("temporary directory");
+    let dir = temp.path().to_path_buf();
+    let root_key = path(&dir, "root.pk8");
+    let intermediate_key = path(&dir, "line1.pk8");
+    let device_key = path(&dir, "device.pk8");
+    for key in [&root_key, &intermediate_key, &device_key] {
+        run_ok(&["keygen", "--out", s(key)]);
+    }
+    let root = path(&dir, "root.cred");
+    let intermediate = path(&dir, "line1.cred");
+    let device = path(&dir, "device.cred");
+    run_ok(&[
+        "issue",
+        "root",
+        "--key",
+        s(&root_key),
+        "--not-before",
+        "1700000000",
+        "--serial",
+        "1",
+        "--vendor",
+        "4660",
+        "--out",
+        s(&root),
+    ]);
+    run_ok(&[
+        "issue",
+        "intermediate",
+        "--issuer-key",
+        s(&root_key),
+        "--subject-key",
+        s(&intermediate_key),
+        "--not-before",
+        "1700000000",
+        "--not-after",
+        "2000000000",
+        "--model",
+        "42,7",
+        "--serial",
+        "10",
+        "--out",
+        s(&intermediate),
+    ]);
+    run_ok(&[
+        "issue",
+        "device",
+        "--issuer-key",
+        s(&intermediate_key),
+        "--subject-key",
+        s(&device_key),
+        "--device-id",
+        "d00102030405060708090a0b0c0d0e0f",
+        "--model",
+        "42",
+        "--hardware-revision",
+        "3",
+        "--not-before",
+        "1750000000",
+        "--not-after",
+        "1950000000",
+        "--serial",
+        "1000",
+        "--out",
+        s(&device),
+    ]);
+    Factory {
+        _dir: temp,
+        root_key,
+        root,
+        intermediate_key,
+        intermediate,
+        device_key,
+        device,
+        dir,
+    }
+}
+
+#[test]
+fn verify_accepts_then_rejects_flipped_byte() {
+    let f = factory();
+    let verified = run_ok(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1800000000",
+        s(&f.intermediate),
+        s(&f.device),
+    ]);
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        stdout.contains("OK: device d00102030405060708090a0b0c0d0e0f"),
+        "{stdout}"
+    );
+
+    // Flip one byte inside the device's public key: the signature no longer verifies.
+    let mut bytes = std::fs::read(&f.device).unwrap();
+    let offset = 60;
+    bytes[offset] ^= 0x01;
+    let tampered = path(&f.dir, "tampered.cred");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1800000000",
+        s(&f.intermediate),
+        s(&tampered),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("signature on credential does not verify"),
+        "{}",
+        text(&output)
+    );
+    assert!(stderr.contains("reason code 22"), "{}", text(&output));
+}
+
+#[test]
+fn verify_rejects_every_single_byte_flip() {
+    let f = factory();
+    let original = std::fs::read(&f.device).unwrap();
+    let tampered = path(&f.dir, "tampered.cred");
+    for offset in (0..original.len()).step_by(17) {
+        let mut bytes = original.clone();
+        bytes[offset] ^= 0x80;
+        std::fs::write(&tampered, &bytes).unwrap();
+        let output = palisade(&[
+            "verify",
+            "--anchor",
+            s(&f.root),
+            "--at",
+            "1800000000",
+            s(&f.intermediate),
+            s(&tampered),
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "byte {offset}: {}",
+            text(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("reason code"),
+            "byte {offset}: {}",
+            text(&output)
+        );
+    }
+}
+
+#[test]
+fn verify_rejects_expired_and_unknown_root() {
+    let f = factory();
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1960000000",
+        s(&f.intermediate),
+        s(&f.device),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("expired"),
+        "{}",
+        text(&output)
+    );
+
+    let other_key = path(&f.dir, "other.pk8");
+    let other_root = path(&f.dir, "other.cred");
+    run_ok(&["keygen", "--out", s(&other_key)]);
+    run_ok(&[
+        "issue",
+        "root",
+        "--key",
+        s(&other_key),
+        "--not-before",
+        "1700000000",
+        "--out",
+        s(&other_root),
+    ]);
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&other_root),
+        "--at",
+        "1800000000",
+        s(&f.intermediate),
+        s(&f.device),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("is not a pinned root"),
+        "{}",
+        text(&output)
+    );
+
+    // Both roots pinned (rollover): accepted again.
+    run_ok(&[
+        "verify",
+        "--anchor",
+        s(&other_root),
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1800000000",
+        s(&f.intermediate),
+        s(&f.device),
+    ]);
+}
+
+#[test]
+fn inspect_prints_text_and_json() {
+    let f = factory();
+    let output = run_ok(&["inspect", s(&f.device)]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("kind:              device"), "{stdout}");
+    assert!(
+        stdout.contains("device id:         d00102030405060708090a0b0c0d0e0f"),
+        "{stdout}"
+    );
+
+    let output = run_ok(&["inspect", "--json", s(&f.intermediate)]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(value["kind"], "intermediate");
+    assert_eq!(value["serial"], 10);
+    assert_eq!(value["issuer_limits"]["models"], serde_json::json!([7, 42]));
+    assert_eq!(value["validity"]["not_after"], 2_000_000_000u64);
+
+    let output = run_ok(&["inspect", "--json", s(&f.root)]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(value["validity"]["not_after"], "never");
+}
+
+#[test]
+fn revoke_then_verify_rejects_device() {
+    let f = factory();
+    let inspect = run_ok(&["inspect", "--json", s(&f.device)]);
+    let device: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let issuer = device["issuer_key_id"].as_str().unwrap();
+    let list = path(&f.dir, "revoked.rl");
+    run_ok(&[
+        "revoke",
+        "--key",
+        s(&f.root_key),
+        "--number",
+        "1",
+        "--credential",
+        &format!("{issuer}:1000"),
+        "--out",
+        s(&list),
+    ]);
+    let listed = run_ok(&["inspect", "--json", s(&list)]);
+    let value: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(value["type"], "revocation_list");
+    assert_eq!(value["revoked_credentials"][0]["serial"], 1000);
+
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--revocation-list",
+        s(&list),
+        s(&f.intermediate),
+        s(&f.device),
+    ]);
+    // Without --at the current time is used; the fixture credentials are valid from 2025-06 to 2031-10.
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("is revoked"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn sign_command_and_inspect() {
+    let f = factory();
+    let gateway_key = path(&f.dir, "gateway.pk8");
+    let gateway = path(&f.dir, "gateway.cred");
+    run_ok(&["keygen", "--out", s(&gateway_key)]);
+    run_ok(&[
+        "issue",
+        "gateway",
+        "--issuer-key",
+        s(&f.root_key),
+        "--subject-key",
+        s(&gateway_key),
+        "--not-before",
+        "1700000000",
+        "--out",
+        s(&gateway),
+    ]);
+    run_ok(&["verify", "--anchor", s(&f.root), s(&gateway)]);
+    let command = path(&f.dir, "isolate.cmd");
+    run_ok(&[
+        "sign-command",
+        "--key",
+        s(&gateway_key),
+        "--credential",
+        s(&gateway),
+        "--target",
+        "d00102030405060708090a0b0c0d0e0f",
+        "--action",
+        "isolate-network",
+        "--counter",
+        "12",
+        "--out",
+        s(&command),
+    ]);
+    let output = run_ok(&["inspect", "--json", s(&command)]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["type"], "command");
+    assert_eq!(value["action"]["name"], "isolate-network");
+    assert_eq!(value["counter"], 12);
+    assert_eq!(value["signer"]["kind"], "gateway");
+
+    // A key that does not match the credential is refused.
+    let output = palisade(&[
+        "sign-command",
+        "--key",
+        s(&f.device_key),
+        "--credential",
+        s(&gateway),
+        "--target",
+        "d00102030405060708090a0b0c0d0e0f",
+        "--action",
+        "isolate-network",
+        "--counter",
+        "13",
+        "--out",
+        s(&command),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+}
+
+#[test]
+fn keygen_refuses_to_overwrite() {
+    let f = factory();
+    let output = palisade(&["keygen", "--out", s(&f.intermediate_key)]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--force"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn issue_rejects_malformed_key_file() {
+    let f = factory();
+    let output = palisade(&[
+        "issue",
+        "root",
+        "--key",
+        s(&f.device),
+        "--out",
+        s(&path(&f.dir, "x.cred")),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("PKCS#8"),
+        "{}",
+        text(&output)
+    );
+}
