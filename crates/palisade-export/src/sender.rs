@@ -10,7 +10,7 @@
 //! message's size in bytes in decimal (octet counting), so any message,
 //! of any length, is one frame.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,10 +177,31 @@ impl TlsSender {
             .map_err(|source| SendError::Io { peer: self.peer, source })
     }
 
-    /// Sends a TLS close_notify and flushes it, so that the receiver sees
-    /// a clean end of the stream.
+    /// Sends a TLS close_notify, then reads until the receiver closes (or
+    /// the read timeout passes), so that the receiver sees a clean end of
+    /// the stream.
+    ///
+    /// Reading first matters: a TLS 1.3 server sends session tickets that
+    /// this sender never reads, and closing a socket with unread data makes
+    /// the kernel send a reset, which can discard frames the receiver has
+    /// not read yet.
     pub fn close(mut self) -> Result<(), SendError> {
+        let peer = self.peer;
         self.stream.conn.send_close_notify();
-        self.stream.flush().map_err(|source| SendError::Io { peer: self.peer, source })
+        self.stream.flush().map_err(|source| SendError::Io { peer, source })?;
+        self.stream.sock.shutdown(std::net::Shutdown::Write).map_err(|source| SendError::Io { peer, source })?;
+        let mut buffer = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                // The receiver may close without its own close_notify; the
+                // frames are already delivered by then.
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(source) => return Err(SendError::Io { peer, source }),
+            }
+        }
+        tracing::info!(%peer, "syslog TLS sender closed");
+        Ok(())
     }
 }
