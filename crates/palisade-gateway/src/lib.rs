@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod db;
+pub mod detect;
 pub mod finding;
 pub mod hex_id;
 pub mod inventory;

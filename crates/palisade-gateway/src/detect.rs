@@ -1,0 +1,590 @@
+//! The detection engine: rules with per-device state that turn events into
+//! [`Finding`]s.
+//!
+//! The engine keeps, per device: the highest (boot, sequence) seen and the
+//! last [`RECENT_KEYS`] keys (to tell a replay from a regression), the last
+//! event kind, failed logins inside the brute-force window, open remote
+//! sessions, an EWMA of the data rate per direction, the listening ports
+//! learned as normal, and the failing baseline checks. Per device model it
+//! keeps the event-kind transitions learned while the model's first
+//! `learning_events_per_model` events arrived.
+//!
+//! The state lives in memory and starts empty after a restart, so learned
+//! baselines are learned again.
+//!
+//! Call [`Engine::observe`] for every event a device sends, after the
+//! transport layer removed its own retransmissions: a (boot, sequence) that
+//! arrives twice at the engine is reported as a replay.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use palisade_schema::{
+    CheckResult, DeviceId, Direction, Event, EventBody, EventKind, IpAddress, LoginAction,
+    Protocol, SequenceAnomalyKind, Severity,
+};
+
+use crate::config::DetectionConfig;
+use crate::finding::{Evidence, Finding, RuleId};
+
+/// (boot, sequence) keys remembered per device to recognise replays.
+pub const RECENT_KEYS: usize = 256;
+/// Open remote sessions tracked per device; the oldest is forgotten beyond it.
+pub const MAX_OPEN_SESSIONS: usize = 64;
+/// Listening ports learned per device; later ports are still reported.
+pub const MAX_KNOWN_PORTS: usize = 1024;
+/// Events attached as evidence to one finding.
+pub const MAX_EVIDENCE: usize = 16;
+/// Admission failures from one peer address that raise a finding per
+/// minute; further ones in the same minute are counted in the next finding.
+pub const ADMISSION_FINDINGS_PER_PEER_PER_MINUTE: u32 = 1;
+
+/// Exponentially weighted mean and variance of one data rate.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ewma {
+    samples: u32,
+    mean: f64,
+    variance: f64,
+}
+
+impl Ewma {
+    fn update(&mut self, value: f64, alpha: f64) {
+        self.samples = self.samples.saturating_add(1);
+        // During warm-up the weight is at least 1/n, so the first samples
+        // give their plain average instead of a mean dragged towards 0.
+        let weight = alpha.max(1.0 / f64::from(self.samples));
+        let difference = value - self.mean;
+        let increment = weight * difference;
+        self.mean += increment;
+        self.variance = (1.0 - weight) * (self.variance + difference * increment);
+    }
+}
+
+#[derive(Debug, Default)]
+struct DeviceTrack {
+    model: Option<String>,
+    highest: Option<(u32, u64)>,
+    recent: VecDeque<(u32, u64)>,
+    last_kind: Option<EventKind>,
+    events_seen: u64,
+    reported_transitions: HashSet<(EventKind, EventKind)>,
+    failed_logins: VecDeque<(u32, u64, u32, Evidence)>,
+    sessions: VecDeque<(String, u64, Evidence)>,
+    rates: HashMap<DirectionKey, Ewma>,
+    known_ports: HashSet<(ProtocolKey, u16)>,
+    failing_checks: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum DirectionKey {
+    Inbound,
+    Outbound,
+    Unknown,
+}
+
+impl From<Direction> for DirectionKey {
+    fn from(direction: Direction) -> Self {
+        match direction {
+            Direction::Inbound => Self::Inbound,
+            Direction::Outbound => Self::Outbound,
+            Direction::Unknown => Self::Unknown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ProtocolKey {
+    Tcp,
+    Udp,
+}
+
+impl From<Protocol> for ProtocolKey {
+    fn from(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Tcp => Self::Tcp,
+            Protocol::Udp => Self::Udp,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ModelTrack {
+    learned_events: u64,
+    transitions: HashSet<(EventKind, EventKind)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PeerWindow {
+    minute: u64,
+    reported: u32,
+    suppressed: u64,
+}
+
+/// The detection engine. Not thread-safe by itself: one task owns it, or
+/// callers share it behind a mutex.
+#[derive(Debug)]
+pub struct Engine {
+    config: DetectionConfig,
+    devices: HashMap<DeviceId, DeviceTrack>,
+    models: HashMap<String, ModelTrack>,
+    peers: HashMap<(RuleId, IpAddress), PeerWindow>,
+}
+
+impl Engine {
+    /// An engine with empty state.
+    pub fn new(config: DetectionConfig) -> Self {
+        Self {
+            config,
+            devices: HashMap::new(),
+            models: HashMap::new(),
+            peers: HashMap::new(),
+        }
+    }
+
+    /// The rule parameters in use.
+    pub fn config(&self) -> &DetectionConfig {
+        &self.config
+    }
+
+    /// Sets the device's model, which selects the kind transitions learned
+    /// for it. A system-information event sets it too.
+    pub fn set_model(&mut self, device: DeviceId, model: &str) {
+        self.devices.entry(device).or_default().model = Some(model.to_owned());
+    }
+
+    /// Drops all state about `device` (for example after it was revoked).
+    pub fn forget(&mut self, device: DeviceId) {
+        self.devices.remove(&device);
+    }
+
+    /// Devices with state in the engine.
+    pub fn tracked_devices(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Runs every rule on one event from `device` and returns the findings,
+    /// timed `now_unix_ms` (gateway clock).
+    pub fn observe(
+        &mut self,
+        device: DeviceId,
+        event: &Event<'_>,
+        now_unix_ms: u64,
+    ) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let mut emit =
+            |rule: RuleId, severity: Option<Severity>, summary: String, evidence: Vec<Evidence>| {
+                let toggle = self.config.toggle(rule);
+                if toggle.enabled {
+                    findings.push(Finding {
+                        rule,
+                        severity: severity
+                            .map_or(toggle.severity, |severity| severity.max(toggle.severity)),
+                        device: Some(device),
+                        summary,
+                        evidence,
+                        time_unix_ms: now_unix_ms,
+                    });
+                }
+            };
+        let track = self.devices.entry(device).or_default();
+        track.events_seen = track.events_seen.saturating_add(1);
+        if let EventBody::SystemInfo(info) = &event.body {
+            track.model = Some(info.model.as_str().to_owned());
+        }
+
+        check_sequence(&self.config, track, event, &mut emit);
+        check_transition(&self.config, track, &mut self.models, event, &mut emit);
+
+        match &event.body {
+            EventBody::UnknownDevice(_) | EventBody::CredentialRejected(_) => {
+                // A device does not report admission failures; the admission
+                // side does, through `observe_admission_failure`.
+            }
+            EventBody::CommandRejected(rejected) => emit(
+                RuleId::UnauthorizedCommand,
+                None,
+                format!(
+                    "device rejected command {} ({:?}) as unauthorized: {:?}",
+                    rejected
+                        .command_id
+                        .map_or_else(|| "without id".to_owned(), |id| id.to_string()),
+                    rejected.action,
+                    rejected.reason
+                ),
+                vec![Evidence::from_event(event)],
+            ),
+            EventBody::SequenceAnomaly(anomaly) => emit(
+                RuleId::SequenceAnomaly,
+                None,
+                format!(
+                    "device reported a sequence anomaly ({:?}) in boot {}: expected {}, observed {}",
+                    anomaly.kind, anomaly.boot, anomaly.expected, anomaly.observed
+                ),
+                vec![Evidence::from_event(event)],
+            ),
+            EventBody::RemoteSessionStarted(session) => {
+                if track.sessions.len() >= MAX_OPEN_SESSIONS {
+                    track.sessions.pop_front();
+                }
+                track.sessions.push_back((
+                    session.session_id.as_str().to_owned(),
+                    event.header.uptime_ms,
+                    Evidence::from_event(event),
+                ));
+            }
+            EventBody::RemoteSessionEnded(session) => {
+                let mut evidence = Vec::new();
+                if let Some(position) = track
+                    .sessions
+                    .iter()
+                    .position(|(id, _, _)| id == session.session_id.as_str())
+                {
+                    if let Some((_, _, started)) = track.sessions.remove(position) {
+                        evidence.push(started);
+                    }
+                }
+                evidence.push(Evidence::from_event(event));
+                let rule = &self.config.remote_session;
+                let duration_secs = session.duration_ms / 1000;
+                if session.duration_ms < rule.min_secs.saturating_mul(1000) {
+                    emit(
+                        RuleId::RemoteSessionShort,
+                        None,
+                        format!(
+                            "remote session {} of user {} via {} lasted {} ms, below the minimum of {} s",
+                            session.session_id,
+                            session.user,
+                            session.protocol,
+                            session.duration_ms,
+                            rule.min_secs
+                        ),
+                        evidence,
+                    );
+                } else if session.duration_ms > rule.max_secs.saturating_mul(1000) {
+                    emit(
+                        RuleId::RemoteSessionLong,
+                        None,
+                        format!(
+                            "remote session {} of user {} via {} lasted {} s, above the maximum of {} s",
+                            session.session_id,
+                            session.user,
+                            session.protocol,
+                            duration_secs,
+                            rule.max_secs
+                        ),
+                        evidence,
+                    );
+                }
+            }
+            EventBody::DataRateSample(sample) => {
+                if sample.window_ms > 0 {
+                    let rule = self.config.data_rate_anomaly;
+                    let rate = sample.bytes as f64 * 1000.0 / f64::from(sample.window_ms);
+                    let ewma = track.rates.entry(sample.direction.into()).or_default();
+                    let mut anomalous = false;
+                    if ewma.samples >= rule.warmup_samples {
+                        let deviation = ewma
+                            .variance
+                            .sqrt()
+                            .max(ewma.mean * rule.min_relative_deviation)
+                            .max(1.0);
+                        let score = (rate - ewma.mean) / deviation;
+                        if score > rule.threshold_sigma {
+                            emit(
+                                RuleId::DataRateAnomaly,
+                                None,
+                                format!(
+                                    "{:?} data rate of {rate:.0} B/s is {score:.1} standard deviations above the learned mean of {:.0} B/s",
+                                    sample.direction, ewma.mean
+                                ),
+                                vec![Evidence::from_event(event)],
+                            );
+                            anomalous = true;
+                        }
+                    }
+                    // An anomalous sample does not teach the baseline, so a
+                    // long burst keeps firing instead of becoming normal.
+                    if !anomalous {
+                        ewma.update(rate, rule.alpha);
+                    }
+                }
+            }
+            EventBody::Login(login)
+                if matches!(login.action, LoginAction::Failed | LoginAction::InvalidUser) =>
+            {
+                let rule = self.config.brute_force_login;
+                let window_ms = rule.window_secs.saturating_mul(1000);
+                let boot = event.header.boot;
+                let uptime = event.header.uptime_ms;
+                track
+                    .failed_logins
+                    .retain(|(failed_boot, failed_uptime, _, _)| {
+                        *failed_boot == boot
+                            && uptime.saturating_sub(*failed_uptime) < window_ms
+                            && *failed_uptime <= uptime
+                    });
+                track.failed_logins.push_back((
+                    boot,
+                    uptime,
+                    event.header.hit_count.get(),
+                    Evidence::from_event(event),
+                ));
+                let failures: u64 = track
+                    .failed_logins
+                    .iter()
+                    .map(|(_, _, hits, _)| u64::from(*hits))
+                    .sum();
+                if failures >= u64::from(rule.failures) {
+                    let evidence: Vec<Evidence> = track
+                        .failed_logins
+                        .drain(..)
+                        .map(|(_, _, _, evidence)| evidence)
+                        .rev()
+                        .take(MAX_EVIDENCE)
+                        .rev()
+                        .collect();
+                    emit(
+                        RuleId::BruteForceLogin,
+                        None,
+                        format!(
+                            "{failures} failed logins within {} s (threshold {}), latest for user {} from {}",
+                            rule.window_secs,
+                            rule.failures,
+                            login.user,
+                            login.source.map_or_else(
+                                || "a local terminal".to_owned(),
+                                |source| source.to_string()
+                            )
+                        ),
+                        evidence,
+                    );
+                }
+            }
+            EventBody::ListeningPortOpened(port) => {
+                let rule = &self.config.new_listening_port;
+                let key = (ProtocolKey::from(port.protocol), port.local.port);
+                if !rule.allowed_ports.contains(&port.local.port)
+                    && !track.known_ports.contains(&key)
+                {
+                    if track.events_seen <= rule.learning_events {
+                        if track.known_ports.len() < MAX_KNOWN_PORTS {
+                            track.known_ports.insert(key);
+                        }
+                    } else {
+                        if track.known_ports.len() < MAX_KNOWN_PORTS {
+                            track.known_ports.insert(key);
+                        }
+                        emit(
+                            RuleId::NewListeningPort,
+                            None,
+                            format!(
+                                "new listening {} port {} on {} by {}",
+                                port.protocol.name(),
+                                port.local.port,
+                                port.local.ip,
+                                port.executable
+                                    .map_or("an unknown process", |executable| executable.as_str())
+                            ),
+                            vec![Evidence::from_event(event)],
+                        );
+                    }
+                }
+            }
+            EventBody::BaselineCheck(check) => {
+                let rule = self.config.baseline_failure;
+                let check_id = check.check_id.as_str();
+                match check.result {
+                    CheckResult::Fail if check.severity >= rule.min_check_severity => {
+                        if track.failing_checks.insert(check_id.to_owned()) {
+                            emit(
+                                RuleId::BaselineFailure,
+                                Some(check.severity),
+                                format!("baseline check {check_id} failed: {}", check.description),
+                                vec![Evidence::from_event(event)],
+                            );
+                        }
+                    }
+                    CheckResult::Pass => {
+                        track.failing_checks.remove(check_id);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        findings
+    }
+
+    /// Runs the admission rules on an event that the admission side reports
+    /// itself: [`EventBody::UnknownDevice`] raises `unknown_device`,
+    /// [`EventBody::CredentialRejected`] raises `invalid_credential`; other
+    /// kinds raise nothing.
+    ///
+    /// Findings are limited per peer address to
+    /// [`ADMISSION_FINDINGS_PER_PEER_PER_MINUTE`]; the next finding from that
+    /// address states how many attempts were not reported.
+    pub fn observe_admission_failure(
+        &mut self,
+        event: &Event<'_>,
+        now_unix_ms: u64,
+    ) -> Vec<Finding> {
+        let (rule, device, peer, summary) = match &event.body {
+            EventBody::UnknownDevice(unknown) => (
+                RuleId::UnknownDevice,
+                unknown.claimed_device_id,
+                Some(unknown.peer.ip),
+                format!(
+                    "connection attempt by an unknown device from {}{}",
+                    unknown.peer,
+                    unknown
+                        .claimed_device_id
+                        .map_or_else(String::new, |id| format!(" claiming device id {id}"))
+                ),
+            ),
+            EventBody::CredentialRejected(rejected) => (
+                RuleId::InvalidCredential,
+                rejected.device_id,
+                rejected.peer.map(|peer| peer.ip),
+                format!(
+                    "provisioning credential{}{} rejected: {:?}{}",
+                    rejected
+                        .serial
+                        .map_or_else(String::new, |serial| format!(" serial {serial}")),
+                    rejected
+                        .device_id
+                        .map_or_else(String::new, |id| format!(" of device {id}")),
+                    rejected.reason,
+                    rejected
+                        .peer
+                        .map_or_else(String::new, |peer| format!(" (from {peer})"))
+                ),
+            ),
+            _ => return Vec::new(),
+        };
+        let toggle = self.config.toggle(rule);
+        if !toggle.enabled {
+            return Vec::new();
+        }
+        let mut summary = summary;
+        if let Some(peer) = peer {
+            let minute = now_unix_ms / 60_000;
+            let window = self.peers.entry((rule, peer)).or_insert(PeerWindow {
+                minute,
+                reported: 0,
+                suppressed: 0,
+            });
+            if window.minute != minute {
+                window.minute = minute;
+                window.reported = 0;
+            }
+            if window.reported >= ADMISSION_FINDINGS_PER_PEER_PER_MINUTE {
+                window.suppressed = window.suppressed.saturating_add(1);
+                return Vec::new();
+            }
+            window.reported += 1;
+            if window.suppressed > 0 {
+                summary.push_str(&format!(
+                    "; {} earlier attempts from this address were not reported separately",
+                    window.suppressed
+                ));
+                window.suppressed = 0;
+            }
+        }
+        vec![Finding {
+            rule,
+            severity: toggle.severity,
+            device,
+            summary,
+            evidence: vec![Evidence::from_event(event)],
+            time_unix_ms: now_unix_ms,
+        }]
+    }
+}
+
+type Emit<'a> = dyn FnMut(RuleId, Option<Severity>, String, Vec<Evidence>) + 'a;
+
+fn check_sequence(
+    config: &DetectionConfig,
+    track: &mut DeviceTrack,
+    event: &Event<'_>,
+    emit: &mut Emit<'_>,
+) {
+    let key = (event.header.boot, event.header.sequence);
+    let max_gap = config.sequence_anomaly.max_gap;
+    if let Some((boot, sequence)) = track.highest {
+        let anomaly = if key.0 < boot {
+            Some((
+                SequenceAnomalyKind::Regression,
+                boot,
+                sequence.saturating_add(1),
+            ))
+        } else if key.0 == boot && key.1 <= sequence {
+            let kind = if track.recent.contains(&key) {
+                SequenceAnomalyKind::Replay
+            } else {
+                SequenceAnomalyKind::Regression
+            };
+            Some((kind, boot, sequence.saturating_add(1)))
+        } else if key.0 == boot && key.1 - sequence - 1 > max_gap {
+            Some((SequenceAnomalyKind::Gap, boot, sequence.saturating_add(1)))
+        } else {
+            None
+        };
+        if let Some((kind, boot, expected)) = anomaly {
+            emit(
+                RuleId::SequenceAnomaly,
+                None,
+                format!(
+                    "sequence {kind:?}: event (boot {}, sequence {}) after (boot {boot}, sequence {sequence}); expected sequence {expected}",
+                    key.0, key.1
+                ),
+                vec![Evidence::from_event(event)],
+            );
+        }
+    }
+    if track.highest.is_none_or(|highest| key > highest) {
+        track.highest = Some(key);
+    }
+    if !track.recent.contains(&key) {
+        if track.recent.len() >= RECENT_KEYS {
+            track.recent.pop_front();
+        }
+        track.recent.push_back(key);
+    }
+}
+
+fn check_transition(
+    config: &DetectionConfig,
+    track: &mut DeviceTrack,
+    models: &mut HashMap<String, ModelTrack>,
+    event: &Event<'_>,
+    emit: &mut Emit<'_>,
+) {
+    let kind = event.kind();
+    let previous = track.last_kind.replace(kind);
+    let learning = config.sequence_anomaly.learning_events_per_model;
+    let (Some(previous), Some(model), true) = (previous, track.model.as_ref(), learning > 0) else {
+        return;
+    };
+    let model_track = models.entry(model.clone()).or_default();
+    let transition = (previous, kind);
+    if model_track.learned_events < learning {
+        model_track.learned_events += 1;
+        model_track.transitions.insert(transition);
+        return;
+    }
+    if model_track.transitions.contains(&transition)
+        || !track.reported_transitions.insert(transition)
+    {
+        return;
+    }
+    emit(
+        RuleId::SequenceAnomaly,
+        None,
+        format!(
+            "event kind transition {} -> {} was never seen while learning model {model}",
+            previous.name(),
+            kind.name()
+        ),
+        vec![Evidence::from_event(event)],
+    );
+}
