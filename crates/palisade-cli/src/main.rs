@@ -715,17 +715,16 @@ fn verify(
         .collect::<Result<Vec<_>, _>>()?;
     let slices: Vec<&[u8]> = credentials.iter().map(Vec::as_slice).collect();
     let mut verifier = ChainVerifier::new(roots);
-    if let [single] = slices.as_slice() {
-        if Credential::decode(single)
+    if let [single] = slices.as_slice()
+        && Credential::decode(single)
             .is_ok_and(|credential| credential.body.kind == CredentialKind::Gateway)
-        {
-            let gateway = verifier.verify_gateway(single, time, &lists)?;
-            println!(
-                "OK: gateway credential serial {} (key id {}) chains to root {}",
-                gateway.credential.serial, gateway.key_id, gateway.root
-            );
-            return Ok(());
-        }
+    {
+        let gateway = verifier.verify_gateway(single, time, &lists)?;
+        println!(
+            "OK: gateway credential serial {} (key id {}) chains to root {}",
+            gateway.credential.serial, gateway.key_id, gateway.root
+        );
+        return Ok(());
     }
     let device = verifier.verify_device_chain(&slices, time, &lists)?;
     println!(

@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo bench -p palisade-credential --bench admission`.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use palisade_credential::handshake::{MAX_MSG1_LEN, MAX_MSG2_LEN, MSG3_LEN};
 use palisade_credential::testkit::{FIXTURE_NOW, FixedRng, Fixture};

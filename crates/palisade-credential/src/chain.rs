@@ -364,14 +364,14 @@ pub fn check_validity(body: &CredentialBody, time: VerificationTime) -> Result<(
         });
     }
     let now = time.seconds();
-    if let VerificationTime::Trusted(_) = time {
-        if now < not_before {
-            return Err(RejectReason::NotYetValid {
-                serial,
-                not_before,
-                now,
-            });
-        }
+    if let VerificationTime::Trusted(_) = time
+        && now < not_before
+    {
+        return Err(RejectReason::NotYetValid {
+            serial,
+            not_before,
+            now,
+        });
     }
     if not_after != NO_EXPIRY && now > not_after {
         return Err(RejectReason::Expired {

@@ -313,13 +313,21 @@ fn random_32(rng: &mut impl Rng) -> Result<Zeroizing<[u8; 32]>, RejectReason> {
 }
 
 /// The gateway's own credential and key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct GatewayIdentity<'a, S: ?Sized> {
     /// Encoded gateway credential (issued by the operator's root).
     pub credential: &'a [u8],
     /// Signer for the gateway key.
     pub signer: &'a S,
 }
+
+impl<S: ?Sized> Clone for GatewayIdentity<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: ?Sized> Copy for GatewayIdentity<'_, S> {}
 
 /// Entry point of the gateway side.
 #[derive(Debug, Clone, Copy, Default)]
@@ -435,7 +443,7 @@ impl GatewayAwaitingMsg3 {
 }
 
 /// The device's own credentials and key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct DeviceIdentity<'a, S: ?Sized> {
     /// Encoded intermediate credential that issued the device credential.
     pub intermediate: &'a [u8],
@@ -444,6 +452,14 @@ pub struct DeviceIdentity<'a, S: ?Sized> {
     /// Signer for the device key (software key, secure element).
     pub signer: &'a S,
 }
+
+impl<S: ?Sized> Clone for DeviceIdentity<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: ?Sized> Copy for DeviceIdentity<'_, S> {}
 
 /// Entry point of the device side.
 #[derive(Debug, Clone, Copy, Default)]
@@ -542,13 +558,13 @@ impl<S: Signer + ?Sized> DeviceAwaitingMsg2<'_, S> {
             &th2,
             &msg2.signature,
         )?;
-        if let VerificationTime::LastKnownGood(last_known) = time {
-            if msg2.gateway_time >= last_known {
-                check_validity(
-                    &gateway.credential,
-                    VerificationTime::Trusted(msg2.gateway_time),
-                )?;
-            }
+        if let VerificationTime::LastKnownGood(last_known) = time
+            && msg2.gateway_time >= last_known
+        {
+            check_validity(
+                &gateway.credential,
+                VerificationTime::Trusted(msg2.gateway_time),
+            )?;
         }
         let shared = Zeroizing::new(
             crypto::x25519_agree(&self.ephemeral_secret, &msg2.gateway_ephemeral)

@@ -11,7 +11,7 @@
 //! can turn each one into its own security event.
 //!
 //! The crate is `no_std` without heap allocation; the `std` feature adds the
-//! operating-system RNG ([`OsRng`]).
+//! operating-system RNG (`OsRng`).
 //!
 //! # Crypto backends
 //!

@@ -296,13 +296,13 @@ impl RevocationStatus {
     /// Records `list` (already verified) as installed; rejects a list whose
     /// number is not above the installed one.
     pub fn install(&mut self, list: &RevocationList) -> Result<(), RejectReason> {
-        if let Some((installed, _)) = self.installed {
-            if list.number <= installed {
-                return Err(RejectReason::RevocationListRolledBack {
-                    installed,
-                    offered: list.number,
-                });
-            }
+        if let Some((installed, _)) = self.installed
+            && list.number <= installed
+        {
+            return Err(RejectReason::RevocationListRolledBack {
+                installed,
+                offered: list.number,
+            });
         }
         self.installed = Some((list.number, list.next_update));
         Ok(())

@@ -8,7 +8,7 @@
 pub struct RngError;
 
 /// A cryptographically secure random number generator: a device's hardware
-/// RNG, or [`OsRng`] on std.
+/// RNG, or `OsRng` with the `std` feature.
 pub trait Rng {
     /// Fills `dest` with random bytes.
     fn fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), RngError>;

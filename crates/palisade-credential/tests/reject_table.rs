@@ -719,6 +719,9 @@ fn reject_table() {
     );
 }
 
+/// A strict decoder under test.
+type Decoder = fn(&[u8]) -> Result<(), RejectReason>;
+
 #[test]
 fn truncation_at_every_length() {
     let fixture = Fixture::new();
@@ -740,7 +743,7 @@ fn truncation_at_every_length() {
         FIXTURE_NOW + 60,
     );
     let (msg1, msg3) = handshake_messages(&fixture, &[1; 64], &[2; 64]);
-    let objects: [(&str, &[u8], fn(&[u8]) -> Result<(), RejectReason>); 5] = [
+    let objects: [(&str, &[u8], Decoder); 5] = [
         ("credential", &fixture.device, |b| {
             palisade_credential::Credential::decode(b).map(|_| ())
         }),

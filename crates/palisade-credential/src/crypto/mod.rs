@@ -1,8 +1,9 @@
 //! The crypto seam: every primitive the crate uses, behind one trait with two
 //! backends.
 //!
-//! [`Backend`] lists the operations: Ed25519 sign and verify, X25519,
-//! HKDF-SHA256, SHA-256 and ChaCha20-Poly1305. [`Active`] is the backend
+//! [`Backend`] lists the operations: Ed25519 sign and verify, HKDF-SHA256,
+//! SHA-256 and ChaCha20-Poly1305; X25519 is [`x25519_public`] and
+//! [`x25519_agree`]. [`Active`] is the backend
 //! chosen by the cargo features: `ring` when that feature is on (also when
 //! `rustcrypto` is on as well), otherwise `rustcrypto`.
 //!
@@ -46,7 +47,8 @@ pub trait Sha256: Clone {
     fn finish(self) -> [u8; 32];
 }
 
-/// The primitives the crate needs. Implemented by [`Ring`] and [`RustCrypto`].
+/// The primitives the crate needs. Implemented by `Ring` (feature `ring`)
+/// and `RustCrypto` (feature `rustcrypto`).
 pub trait Backend {
     /// Incremental SHA-256 state.
     type Sha256: Sha256;
@@ -72,8 +74,8 @@ pub trait Backend {
     /// Signs `message` (deterministic, RFC 8032).
     fn sign(key: &Self::SigningKey, message: &[u8]) -> [u8; 64];
 
-    /// Verifies an Ed25519 signature. Callers run [`check_public_key`] and
-    /// [`check_signature_scalar`] first; see [`verify_ed25519`].
+    /// Verifies an Ed25519 signature. The crate's signature checks run
+    /// [`check_public_key`] and [`check_signature_scalar`] before this call.
     fn verify(
         public_key: &[u8; 32],
         message: &[u8],
