@@ -75,17 +75,28 @@ pub fn finding_line(finding: &Finding, origin: &Origin) -> String {
     extension.push("deviceExternalId", &device_id.to_string());
     extension.push("externalId", &finding.uid);
     extension.push("cat", "finding");
-    extension.push("msg", finding.description.as_deref().unwrap_or(&finding.title));
-    let events: Vec<String> =
-        finding.evidence.iter().filter_map(|item| item.event).map(|event| event.uid(&device_id)).collect();
+    extension.push(
+        "msg",
+        finding.description.as_deref().unwrap_or(&finding.title),
+    );
+    let events: Vec<String> = finding
+        .evidence
+        .iter()
+        .filter_map(|item| item.event)
+        .map(|event| event.uid(&device_id))
+        .collect();
     if !events.is_empty() {
         extension.push("palisadeEvidence", &events.join(","));
     }
     for (name, value) in &finding.attributes {
         extension.push(&extension_key(name), value);
     }
-    header(&origin.product_version, &finding.rule_id, &finding.title, cef_severity(finding.severity))
-        + &extension.text
+    header(
+        &origin.product_version,
+        &finding.rule_id,
+        &finding.title,
+        cef_severity(finding.severity),
+    ) + &extension.text
 }
 
 fn header(version: &str, signature_id: &str, name: &str, severity: u8) -> String {

@@ -32,7 +32,10 @@ pub struct DeviceInfo {
 impl DeviceInfo {
     /// A device known only by its id.
     pub fn new(id: DeviceId) -> Self {
-        Self { id, ..Self::default() }
+        Self {
+            id,
+            ..Self::default()
+        }
     }
 }
 
@@ -50,7 +53,10 @@ pub struct Origin {
 impl Origin {
     /// An origin for gateway `gateway` running Palisade `product_version`.
     pub fn new(gateway: impl Into<String>, product_version: impl Into<String>) -> Self {
-        Self { gateway: gateway.into(), product_version: product_version.into() }
+        Self {
+            gateway: gateway.into(),
+            product_version: product_version.into(),
+        }
     }
 }
 
@@ -82,6 +88,9 @@ impl EventContext<'_> {
     /// A globally unique id for `event`: device id, boot counter and
     /// sequence number, separated by colons.
     pub fn event_uid(&self, event: &Event<'_>) -> String {
-        format!("{}:{}:{}", self.device.id, event.header.boot, event.header.sequence)
+        format!(
+            "{}:{}:{}",
+            self.device.id, event.header.boot, event.header.sequence
+        )
     }
 }

@@ -40,7 +40,9 @@ impl From<&SoftwareComponent<'_>> for Component {
         Self {
             name: component.name.as_str().to_owned(),
             version: component.version.as_str().to_owned(),
-            supplier: component.supplier.map(|supplier| supplier.as_str().to_owned()),
+            supplier: component
+                .supplier
+                .map(|supplier| supplier.as_str().to_owned()),
             purl: component.purl.map(|purl| purl.as_str().to_owned()),
             cpe: component.cpe.map(|cpe| cpe.as_str().to_owned()),
             sha256: component.sha256,
@@ -88,7 +90,10 @@ pub fn device_bom(
     let mut references = BTreeSet::new();
     let mut entries = Vec::with_capacity(unique.len());
     for component in &unique {
-        let base = component.purl.clone().unwrap_or_else(|| format!("{}@{}", component.name, component.version));
+        let base = component
+            .purl
+            .clone()
+            .unwrap_or_else(|| format!("{}@{}", component.name, component.version));
         let mut reference = base.clone();
         let mut counter = 1;
         while !references.insert(reference.clone()) {
@@ -102,14 +107,23 @@ pub fn device_bom(
     let mut device = Map::new();
     device.insert("type".into(), json!("device"));
     device.insert("bom-ref".into(), json!(device_ref));
-    device.insert("name".into(), json!(subject.model.clone().unwrap_or_else(|| subject.device_id.to_string())));
+    device.insert(
+        "name".into(),
+        json!(
+            subject
+                .model
+                .clone()
+                .unwrap_or_else(|| subject.device_id.to_string())
+        ),
+    );
     if let Some(version) = &subject.firmware_version {
         device.insert("version".into(), json!(version));
     }
     if let Some(vendor) = &subject.vendor {
         device.insert("supplier".into(), json!({ "name": vendor }));
     }
-    let mut properties = vec![json!({ "name": "palisade:device_id", "value": subject.device_id.to_string() })];
+    let mut properties =
+        vec![json!({ "name": "palisade:device_id", "value": subject.device_id.to_string() })];
     if let Some(hostname) = &subject.hostname {
         properties.push(json!({ "name": "palisade:hostname", "value": hostname }));
     }
@@ -153,7 +167,10 @@ fn component_json(component: &Component, reference: &str) -> Value {
         entry.insert("supplier".into(), json!({ "name": supplier }));
     }
     if let Some(sha256) = &component.sha256 {
-        entry.insert("hashes".into(), json!([{ "alg": "SHA-256", "content": hex::encode(sha256) }]));
+        entry.insert(
+            "hashes".into(),
+            json!([{ "alg": "SHA-256", "content": hex::encode(sha256) }]),
+        );
     }
     if let Some(cpe) = &component.cpe {
         entry.insert("cpe".into(), json!(cpe));
@@ -167,7 +184,11 @@ fn component_json(component: &Component, reference: &str) -> Value {
 /// `urn:uuid:` followed by a version-8 UUID (RFC 9562) made of the first
 /// 16 bytes of a SHA-256 over the device id, the components and the BOM
 /// version.
-fn serial_number(device_id: DeviceId, components: &BTreeSet<&Component>, bom_version: u32) -> String {
+fn serial_number(
+    device_id: DeviceId,
+    components: &BTreeSet<&Component>,
+    bom_version: u32,
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"palisade cyclonedx serial\0");
     hasher.update(device_id.0);
@@ -192,5 +213,12 @@ fn serial_number(device_id: DeviceId, components: &BTreeSet<&Component>, bom_ver
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex = hex::encode(bytes);
-    format!("urn:uuid:{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }

@@ -101,7 +101,10 @@ pub(crate) fn event_fields(body: &EventBody<'_>) -> Vec<(&'static str, String)> 
                 .interfaces
                 .iter()
                 .flat_map(|interface| {
-                    interface.addresses.iter().map(move |ip| format!("{}={ip}", interface.name))
+                    interface
+                        .addresses
+                        .iter()
+                        .map(move |ip| format!("{}={ip}", interface.name))
                 })
                 .collect();
             if !addresses.is_empty() {

@@ -56,8 +56,12 @@ pub struct OcsfClass {
     pub category_name: &'static str,
 }
 
-const BASE_EVENT: OcsfClass =
-    OcsfClass { category_uid: 0, class_uid: 0, class_name: "Base Event", category_name: "Uncategorized" };
+const BASE_EVENT: OcsfClass = OcsfClass {
+    category_uid: 0,
+    class_uid: 0,
+    class_name: "Base Event",
+    category_name: "Uncategorized",
+};
 const FILE_ACTIVITY: OcsfClass = OcsfClass {
     category_uid: 1,
     class_uid: 1001,
@@ -172,8 +176,14 @@ pub fn event(event: &Event<'_>, context: &EventContext<'_>) -> Value {
     object.insert("activity_id".into(), json!(activity_id));
     object.insert("activity_name".into(), json!(activity_name));
     insert_classification(&mut object, class, activity_id, activity_name);
-    object.insert("severity_id".into(), json!(severity_id(event.header.severity)));
-    object.insert("severity".into(), json!(severity_caption(event.header.severity)));
+    object.insert(
+        "severity_id".into(),
+        json!(severity_id(event.header.severity)),
+    );
+    object.insert(
+        "severity".into(),
+        json!(severity_caption(event.header.severity)),
+    );
     object.insert("time".into(), json!(time));
     if event.header.hit_count.get() > 1 {
         object.insert("count".into(), json!(event.header.hit_count.get()));
@@ -183,11 +193,21 @@ pub fn event(event: &Event<'_>, context: &EventContext<'_>) -> Value {
             json!(time.saturating_add(u64::from(event.header.window_ms))),
         );
     }
-    object.insert("message".into(), json!(crate::summary::event_summary(event)));
-    object.entry("device").or_insert_with(|| device(context.device));
+    object.insert(
+        "message".into(),
+        json!(crate::summary::event_summary(event)),
+    );
+    object
+        .entry("device")
+        .or_insert_with(|| device(context.device));
     object.insert(
         "metadata".into(),
-        metadata(context.origin, Some(context.event_uid(event)), Some(event.header.sequence), context.received_unix_ms),
+        metadata(
+            context.origin,
+            Some(context.event_uid(event)),
+            Some(event.header.sequence),
+            context.received_unix_ms,
+        ),
     );
 
     let unmapped = object
@@ -200,7 +220,10 @@ pub fn event(event: &Event<'_>, context: &EventContext<'_>) -> Value {
         unmapped.insert("uptime_ms".into(), json!(event.header.uptime_ms));
         if let Some(clock) = event.header.wall_clock {
             unmapped.insert("device_clock_ms".into(), json!(clock.unix_ms));
-            unmapped.insert("device_clock_synchronized".into(), json!(clock.synchronized));
+            unmapped.insert(
+                "device_clock_synchronized".into(),
+                json!(clock.synchronized),
+            );
         }
     }
     Value::Object(object)
@@ -271,10 +294,21 @@ pub fn finding(finding: &Finding, origin: &Origin) -> Value {
     object.insert("finding_info".into(), Value::Object(finding_info));
     object.insert("evidences".into(), Value::Array(evidences));
     object.insert("device".into(), device(&finding.device));
-    object.insert("metadata".into(), metadata(origin, Some(finding.uid.clone()), None, finding.time_unix_ms));
+    object.insert(
+        "metadata".into(),
+        metadata(
+            origin,
+            Some(finding.uid.clone()),
+            None,
+            finding.time_unix_ms,
+        ),
+    );
     if !finding.attributes.is_empty() {
-        let attributes: Map<String, Value> =
-            finding.attributes.iter().map(|(name, value)| (name.clone(), json!(value))).collect();
+        let attributes: Map<String, Value> = finding
+            .attributes
+            .iter()
+            .map(|(name, value)| (name.clone(), json!(value)))
+            .collect();
         object.insert("unmapped".into(), Value::Object(attributes));
     }
     Value::Object(object)
@@ -305,7 +339,9 @@ pub fn telemetry_json(event: &Event<'_>, context: &EventContext<'_>) -> Option<V
 /// for `related_events[].type_uid`, where the exact activity is unknown.
 fn event_activity_hint(kind: EventKind) -> u8 {
     match kind {
-        EventKind::ProcessExited | EventKind::ListeningPortClosed | EventKind::RemoteSessionEnded => 2,
+        EventKind::ProcessExited
+        | EventKind::ListeningPortClosed
+        | EventKind::RemoteSessionEnded => 2,
         EventKind::FileIntegrityChanged => 3,
         EventKind::NetworkConnection | EventKind::DataRateSample => 6,
         EventKind::ListeningPortOpened => 7,
@@ -316,16 +352,32 @@ fn event_activity_hint(kind: EventKind) -> u8 {
     }
 }
 
-fn insert_classification(object: &mut Map<String, Value>, class: OcsfClass, activity_id: u8, activity_name: &str) {
+fn insert_classification(
+    object: &mut Map<String, Value>,
+    class: OcsfClass,
+    activity_id: u8,
+    activity_name: &str,
+) {
     object.insert("category_uid".into(), json!(class.category_uid));
     object.insert("category_name".into(), json!(class.category_name));
     object.insert("class_uid".into(), json!(class.class_uid));
     object.insert("class_name".into(), json!(class.class_name));
-    object.insert("type_uid".into(), json!(u64::from(class.class_uid) * 100 + u64::from(activity_id)));
-    object.insert("type_name".into(), json!(format!("{}: {activity_name}", class.class_name)));
+    object.insert(
+        "type_uid".into(),
+        json!(u64::from(class.class_uid) * 100 + u64::from(activity_id)),
+    );
+    object.insert(
+        "type_name".into(),
+        json!(format!("{}: {activity_name}", class.class_name)),
+    );
 }
 
-fn metadata(origin: &Origin, uid: Option<String>, sequence: Option<u64>, logged_time: u64) -> Value {
+fn metadata(
+    origin: &Origin,
+    uid: Option<String>,
+    sequence: Option<u64>,
+    logged_time: u64,
+) -> Value {
     let mut metadata = Map::new();
     metadata.insert("version".into(), json!(OCSF_VERSION));
     metadata.insert(
@@ -413,7 +465,11 @@ fn status(object: &mut Map<String, Value>, success: bool, detail: Option<&str>) 
 
 /// Puts the class-specific attributes of `event` into `object` and returns
 /// its `activity_id` and `activity_name`.
-fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &EventContext<'_>) -> (u8, &'static str) {
+fn fill_body(
+    object: &mut Map<String, Value>,
+    event: &Event<'_>,
+    context: &EventContext<'_>,
+) -> (u8, &'static str) {
     match &event.body {
         EventBody::ProcessStarted(p) => {
             let mut process = json!({
@@ -427,7 +483,10 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
                 process["user"]["name"] = json!(user.as_str());
             }
             object.insert("process".into(), process);
-            object.insert("actor".into(), json!({ "process": { "pid": p.parent_pid } }));
+            object.insert(
+                "actor".into(),
+                json!({ "process": { "pid": p.parent_pid } }),
+            );
             object.insert(
                 "unmapped".into(),
                 json!({ "start_kind": fields::start_kind(p.start_kind) }),
@@ -453,7 +512,10 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
             };
             object.insert("src_endpoint".into(), endpoint(source));
             object.insert("dst_endpoint".into(), endpoint(destination));
-            object.insert("connection_info".into(), connection_info(c.protocol, c.direction));
+            object.insert(
+                "connection_info".into(),
+                connection_info(c.protocol, c.direction),
+            );
             object.insert(
                 "traffic".into(),
                 json!({ "bytes_in": c.bytes_in, "bytes_out": c.bytes_out, "bytes": c.bytes_in.saturating_add(c.bytes_out) }),
@@ -470,7 +532,10 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
         }
         EventBody::ListeningPortOpened(l) | EventBody::ListeningPortClosed(l) => {
             object.insert("dst_endpoint".into(), endpoint(l.local));
-            object.insert("connection_info".into(), connection_info(l.protocol, Direction::Inbound));
+            object.insert(
+                "connection_info".into(),
+                connection_info(l.protocol, Direction::Inbound),
+            );
             let mut unmapped = Map::new();
             if let Some(pid) = l.pid {
                 unmapped.insert("pid".into(), json!(pid));
@@ -479,7 +544,11 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
                 unmapped.insert("executable".into(), json!(executable.as_str()));
             }
             object.insert("unmapped".into(), Value::Object(unmapped));
-            if event.kind() == EventKind::ListeningPortOpened { (7, "Listen") } else { (2, "Close") }
+            if event.kind() == EventKind::ListeningPortOpened {
+                (7, "Listen")
+            } else {
+                (2, "Close")
+            }
         }
         EventBody::Login(l) => {
             object.insert("user".into(), json!({ "name": l.user.as_str() }));
@@ -542,15 +611,23 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
             let mut interfaces = Vec::new();
             for interface in &s.interfaces {
                 let mac = interface.mac.map(|mac| {
-                    mac.iter().map(|byte| format!("{byte:02x}")).collect::<Vec<_>>().join(":")
+                    mac.iter()
+                        .map(|byte| format!("{byte:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":")
                 });
                 let addresses: Vec<Option<String>> = if interface.addresses.is_empty() {
                     vec![None]
                 } else {
-                    interface.addresses.iter().map(|ip| Some(ip.to_string())).collect()
+                    interface
+                        .addresses
+                        .iter()
+                        .map(|ip| Some(ip.to_string()))
+                        .collect()
                 };
                 for ip in addresses {
-                    let mut entry = json!({ "name": interface.name.as_str(), "type_id": 0, "type": "Unknown" });
+                    let mut entry =
+                        json!({ "name": interface.name.as_str(), "type_id": 0, "type": "Unknown" });
                     if let Some(mac) = &mac {
                         entry["mac"] = json!(mac);
                     }
@@ -561,13 +638,17 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
                 }
             }
             let os_name = s.os_name.as_str();
-            let (os_type_id, os_type) =
-                if os_name.to_ascii_lowercase().contains("linux") { (200, "Linux") } else { (99, "Other") };
+            let (os_type_id, os_type) = if os_name.to_ascii_lowercase().contains("linux") {
+                (200, "Linux")
+            } else {
+                (99, "Other")
+            };
             device["hostname"] = json!(s.hostname.as_str());
             device["vendor_name"] = json!(s.vendor.as_str());
             device["model"] = json!(s.model.as_str());
             device["os"] = json!({ "name": os_name, "version": s.os_version.as_str(), "type_id": os_type_id, "type": os_type });
-            device["hw_info"] = json!({ "cpu_architecture_id": 99, "cpu_architecture": s.architecture.as_str() });
+            device["hw_info"] =
+                json!({ "cpu_architecture_id": 99, "cpu_architecture": s.architecture.as_str() });
             device["network_interfaces"] = Value::Array(interfaces);
             object.insert("device".into(), device);
             object.insert(
@@ -631,7 +712,10 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
         }
         EventBody::CredentialRejected(c) => {
             let id = c.device_id.map(|id| id.to_string()).unwrap_or_default();
-            object.insert("user".into(), json!({ "uid": id, "type_id": 99, "type": "Device" }));
+            object.insert(
+                "user".into(),
+                json!({ "uid": id, "type_id": 99, "type": "Device" }),
+            );
             if let Some(peer) = c.peer {
                 object.insert("src_endpoint".into(), endpoint(peer));
             }
@@ -654,7 +738,8 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
             object.insert("api".into(), api);
             let mut actor = json!({});
             if let Some(key) = c.signer_key_id {
-                actor["user"] = json!({ "uid": key.to_string(), "type_id": 99, "type": "Signing key" });
+                actor["user"] =
+                    json!({ "uid": key.to_string(), "type_id": 99, "type": "Signing key" });
             }
             object.insert("actor".into(), actor);
             // The command's sender is not recorded on the device.
@@ -684,11 +769,19 @@ fn fill_body(object: &mut Map<String, Value>, event: &Event<'_>, context: &Event
             let device_endpoint = json!({ "uid": context.device.id.to_string() });
             match d.direction {
                 Direction::Inbound => object.insert("dst_endpoint".into(), device_endpoint),
-                Direction::Outbound | Direction::Unknown => object.insert("src_endpoint".into(), device_endpoint),
+                Direction::Outbound | Direction::Unknown => {
+                    object.insert("src_endpoint".into(), device_endpoint)
+                }
             };
-            object.insert("traffic".into(), json!({ "bytes": d.bytes, "packets": d.messages }));
+            object.insert(
+                "traffic".into(),
+                json!({ "bytes": d.bytes, "packets": d.messages }),
+            );
             object.insert("duration".into(), json!(d.window_ms));
-            object.insert("unmapped".into(), json!({ "direction": fields::direction(d.direction) }));
+            object.insert(
+                "unmapped".into(),
+                json!({ "direction": fields::direction(d.direction) }),
+            );
             (6, "Traffic")
         }
         EventBody::ProtocolViolation(p) => {

@@ -31,7 +31,9 @@ pub enum SendError {
         source: io::Error,
     },
     /// The message does not fit one datagram of the configured size.
-    #[error("syslog message of {len} bytes exceeds the UDP datagram limit of {max} bytes; raise the limit or use TCP")]
+    #[error(
+        "syslog message of {len} bytes exceeds the UDP datagram limit of {max} bytes; raise the limit or use TCP"
+    )]
     TooLong {
         /// Message size in bytes.
         len: usize,
@@ -79,9 +81,15 @@ impl UdpSender {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let socket = UdpSocket::bind(local).map_err(|source| SendError::Io { peer, source })?;
-        socket.connect(peer).map_err(|source| SendError::Io { peer, source })?;
+        socket
+            .connect(peer)
+            .map_err(|source| SendError::Io { peer, source })?;
         tracing::debug!(%peer, "syslog UDP sender ready");
-        Ok(Self { socket, peer, max_datagram_len: Self::DEFAULT_MAX_DATAGRAM_LEN })
+        Ok(Self {
+            socket,
+            peer,
+            max_datagram_len: Self::DEFAULT_MAX_DATAGRAM_LEN,
+        })
     }
 
     /// Sets the largest datagram to send, at most [`Self::MAX_DATAGRAM_LEN`].
@@ -94,9 +102,17 @@ impl UdpSender {
     /// without sending when it is longer than the datagram limit.
     pub fn send(&self, message: &str) -> Result<(), SendError> {
         if message.len() > self.max_datagram_len {
-            return Err(SendError::TooLong { len: message.len(), max: self.max_datagram_len });
+            return Err(SendError::TooLong {
+                len: message.len(),
+                max: self.max_datagram_len,
+            });
         }
-        self.socket.send(message.as_bytes()).map_err(|source| SendError::Io { peer: self.peer, source })?;
+        self.socket
+            .send(message.as_bytes())
+            .map_err(|source| SendError::Io {
+                peer: self.peer,
+                source,
+            })?;
         Ok(())
     }
 }
@@ -112,16 +128,24 @@ impl TcpSender {
     /// Connects to `peer`, giving up after `timeout`; writes also time out
     /// after `timeout`.
     pub fn connect(peer: SocketAddr, timeout: Duration) -> Result<Self, SendError> {
-        let stream = TcpStream::connect_timeout(&peer, timeout).map_err(|source| SendError::Io { peer, source })?;
-        stream.set_write_timeout(Some(timeout)).map_err(|source| SendError::Io { peer, source })?;
-        stream.set_nodelay(true).map_err(|source| SendError::Io { peer, source })?;
+        let stream = TcpStream::connect_timeout(&peer, timeout)
+            .map_err(|source| SendError::Io { peer, source })?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(|source| SendError::Io { peer, source })?;
+        stream
+            .set_nodelay(true)
+            .map_err(|source| SendError::Io { peer, source })?;
         tracing::info!(%peer, "syslog TCP sender connected");
         Ok(Self { stream, peer })
     }
 
     /// Sends one message as one frame.
     pub fn send(&mut self, message: &str) -> Result<(), SendError> {
-        write_octet_counted(&mut self.stream, message).map_err(|source| SendError::Io { peer: self.peer, source })
+        write_octet_counted(&mut self.stream, message).map_err(|source| SendError::Io {
+            peer: self.peer,
+            source,
+        })
     }
 }
 
@@ -133,7 +157,9 @@ pub struct TlsSender {
 
 impl std::fmt::Debug for TlsSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsSender").field("peer", &self.peer).finish_non_exhaustive()
+        f.debug_struct("TlsSender")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,23 +174,32 @@ impl TlsSender {
         config: Arc<ClientConfig>,
         timeout: Duration,
     ) -> Result<Self, SendError> {
-        let socket = TcpStream::connect_timeout(&peer, timeout).map_err(|source| SendError::Io { peer, source })?;
-        socket.set_write_timeout(Some(timeout)).map_err(|source| SendError::Io { peer, source })?;
-        socket.set_read_timeout(Some(timeout)).map_err(|source| SendError::Io { peer, source })?;
-        let connection = ClientConnection::new(config, server_name).map_err(|source| SendError::Tls { peer, source })?;
+        let socket = TcpStream::connect_timeout(&peer, timeout)
+            .map_err(|source| SendError::Io { peer, source })?;
+        socket
+            .set_write_timeout(Some(timeout))
+            .map_err(|source| SendError::Io { peer, source })?;
+        socket
+            .set_read_timeout(Some(timeout))
+            .map_err(|source| SendError::Io { peer, source })?;
+        let connection = ClientConnection::new(config, server_name)
+            .map_err(|source| SendError::Tls { peer, source })?;
         let mut stream = StreamOwned::new(connection, socket);
         while stream.conn.is_handshaking() {
-            stream.conn.complete_io(&mut stream.sock).map_err(|source| match source.get_ref() {
-                Some(inner) if inner.is::<rustls::Error>() => SendError::Tls {
-                    peer,
-                    source: source
-                        .into_inner()
-                        .and_then(|inner| inner.downcast::<rustls::Error>().ok())
-                        .map(|boxed| *boxed)
-                        .unwrap_or(rustls::Error::HandshakeNotComplete),
-                },
-                _ => SendError::Io { peer, source },
-            })?;
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|source| match source.get_ref() {
+                    Some(inner) if inner.is::<rustls::Error>() => SendError::Tls {
+                        peer,
+                        source: source
+                            .into_inner()
+                            .and_then(|inner| inner.downcast::<rustls::Error>().ok())
+                            .map(|boxed| *boxed)
+                            .unwrap_or(rustls::Error::HandshakeNotComplete),
+                    },
+                    _ => SendError::Io { peer, source },
+                })?;
         }
         tracing::info!(%peer, "syslog TLS sender connected");
         Ok(Self { stream, peer })
@@ -174,7 +209,10 @@ impl TlsSender {
     pub fn send(&mut self, message: &str) -> Result<(), SendError> {
         write_octet_counted(&mut self.stream, message)
             .and_then(|()| self.stream.flush())
-            .map_err(|source| SendError::Io { peer: self.peer, source })
+            .map_err(|source| SendError::Io {
+                peer: self.peer,
+                source,
+            })
     }
 
     /// Sends a TLS close_notify, then reads until the receiver closes (or
@@ -188,8 +226,13 @@ impl TlsSender {
     pub fn close(mut self) -> Result<(), SendError> {
         let peer = self.peer;
         self.stream.conn.send_close_notify();
-        self.stream.flush().map_err(|source| SendError::Io { peer, source })?;
-        self.stream.sock.shutdown(std::net::Shutdown::Write).map_err(|source| SendError::Io { peer, source })?;
+        self.stream
+            .flush()
+            .map_err(|source| SendError::Io { peer, source })?;
+        self.stream
+            .sock
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|source| SendError::Io { peer, source })?;
         let mut buffer = [0u8; 1024];
         loop {
             match self.stream.read(&mut buffer) {

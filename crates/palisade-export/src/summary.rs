@@ -14,7 +14,10 @@ pub fn event_summary(event: &Event<'_>) -> String {
     match &event.body {
         EventBody::ProcessStarted(p) => format!("process {} started: {}", p.pid, p.command_line),
         EventBody::ProcessExited(p) => match p.exit_code {
-            Some(code) => format!("process {} ({}) exited with code {code}", p.pid, p.executable),
+            Some(code) => format!(
+                "process {} ({}) exited with code {code}",
+                p.pid, p.executable
+            ),
             None => format!("process {} ({}) exited", p.pid, p.executable),
         },
         EventBody::NetworkConnection(c) => format!(
@@ -24,20 +27,40 @@ pub fn event_summary(event: &Event<'_>) -> String {
             c.local,
             c.remote
         ),
-        EventBody::ListeningPortOpened(l) => format!("{} socket listening on {}", l.protocol.name(), l.local),
-        EventBody::ListeningPortClosed(l) => format!("{} socket on {} stopped listening", l.protocol.name(), l.local),
+        EventBody::ListeningPortOpened(l) => {
+            format!("{} socket listening on {}", l.protocol.name(), l.local)
+        }
+        EventBody::ListeningPortClosed(l) => format!(
+            "{} socket on {} stopped listening",
+            l.protocol.name(),
+            l.local
+        ),
         EventBody::Login(l) => {
-            let mut text = format!("login {} for user {}", fields::login_action(l.action), l.user);
+            let mut text = format!(
+                "login {} for user {}",
+                fields::login_action(l.action),
+                l.user
+            );
             if let Some(source) = l.source {
                 text.push_str(&format!(" from {source}"));
             }
             text
         }
         EventBody::PeripheralAttached(p) => {
-            format!("{} peripheral {:04x}:{:04x} attached", fields::bus(p.bus), p.vendor_id, p.product_id)
+            format!(
+                "{} peripheral {:04x}:{:04x} attached",
+                fields::bus(p.bus),
+                p.vendor_id,
+                p.product_id
+            )
         }
         EventBody::PeripheralDetached(p) => {
-            format!("{} peripheral {:04x}:{:04x} detached", fields::bus(p.bus), p.vendor_id, p.product_id)
+            format!(
+                "{} peripheral {:04x}:{:04x} detached",
+                fields::bus(p.bus),
+                p.vendor_id,
+                p.product_id
+            )
         }
         EventBody::FileIntegrityChanged(f) => match (f.old_sha256, f.new_sha256) {
             (None, _) => format!("watched file {} created", f.path),
@@ -49,21 +72,34 @@ pub fn event_summary(event: &Event<'_>) -> String {
             s.vendor, s.model, s.hostname, s.firmware_version
         ),
         EventBody::Heartbeat(h) => {
-            format!("agent heartbeat: {} queued, {} sent, {} dropped", h.queued, h.sent, h.dropped)
+            format!(
+                "agent heartbeat: {} queued, {} sent, {} dropped",
+                h.queued, h.sent, h.dropped
+            )
         }
         EventBody::BaselineCheck(b) => {
-            format!("baseline check {} result {}", b.check_id, fields::check_result(b.result))
+            format!(
+                "baseline check {} result {}",
+                b.check_id,
+                fields::check_result(b.result)
+            )
         }
         EventBody::SoftwareComponent(c) => format!("software component {} {}", c.name, c.version),
         EventBody::UnknownDevice(u) => format!("unknown device connected from {}", u.peer),
         EventBody::CredentialRejected(c) => {
-            format!("credential rejected: {}", fields::credential_reason(c.reason))
+            format!(
+                "credential rejected: {}",
+                fields::credential_reason(c.reason)
+            )
         }
         EventBody::CommandRejected(c) => {
             format!("command rejected: {}", fields::command_reason(c.reason))
         }
         EventBody::RemoteSessionStarted(s) => {
-            format!("remote {} session {} started for user {}", s.protocol, s.session_id, s.user)
+            format!(
+                "remote {} session {} started for user {}",
+                s.protocol, s.session_id, s.user
+            )
         }
         EventBody::RemoteSessionEnded(s) => format!(
             "remote {} session {} ended for user {} after {} ms",
@@ -83,19 +119,32 @@ pub fn event_summary(event: &Event<'_>) -> String {
             s.observed
         ),
         EventBody::EventsDropped(d) => {
-            format!("{} events dropped: {}", d.count, fields::drop_reason(d.reason))
+            format!(
+                "{} events dropped: {}",
+                d.count,
+                fields::drop_reason(d.reason)
+            )
         }
         EventBody::ConfigurationError(c) => {
-            format!("configuration error in {} key {}: {}", c.component, c.key, c.reason)
+            format!(
+                "configuration error in {} key {}: {}",
+                c.component, c.key, c.reason
+            )
         }
         EventBody::CollectionError(c) => format!("collector {} failed: {}", c.collector, c.reason),
         EventBody::ProtocolViolation(p) => {
             format!("protocol violation: {}", fields::violation_reason(p.reason))
         }
         EventBody::CommandAcknowledged(a) => {
-            format!("command {} {}", a.command_id, fields::command_outcome(a.outcome))
+            format!(
+                "command {} {}",
+                a.command_id,
+                fields::command_outcome(a.outcome)
+            )
         }
-        EventBody::Telemetry(t) => format!("telemetry on channel {}, {} bytes", t.channel, t.data.len()),
+        EventBody::Telemetry(t) => {
+            format!("telemetry on channel {}, {} bytes", t.channel, t.data.len())
+        }
         body => body.kind().name().to_owned(),
     }
 }

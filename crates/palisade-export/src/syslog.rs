@@ -204,7 +204,11 @@ impl Default for SyslogOptions {
     /// examples; Palisade has no number of its own, so a deployment that
     /// forwards to a shared SIEM should set its organization's number.
     fn default() -> Self {
-        Self { facility: Facility::Local4, app_name: "palisade".into(), enterprise_number: 32473 }
+        Self {
+            facility: Facility::Local4,
+            app_name: "palisade".into(),
+            enterprise_number: 32473,
+        }
     }
 }
 
@@ -221,7 +225,11 @@ impl SyslogOptions {
 /// `time`. The `palisade@N` element carries the header and routing fields,
 /// the `event@N` element the event's own fields, and MSG a one-line
 /// summary.
-pub fn event_message(event: &Event<'_>, context: &EventContext<'_>, options: &SyslogOptions) -> SyslogMessage {
+pub fn event_message(
+    event: &Event<'_>,
+    context: &EventContext<'_>,
+    options: &SyslogOptions,
+) -> SyslogMessage {
     let header = &event.header;
     let mut common = vec![
         ("kind".to_owned(), event.kind().name().to_owned()),
@@ -237,24 +245,39 @@ pub fn event_message(event: &Event<'_>, context: &EventContext<'_>, options: &Sy
         common.push(("window_ms".to_owned(), header.window_ms.to_string()));
     }
     if let Some(clock) = header.wall_clock.filter(|clock| !clock.synchronized) {
-        common.push(("unsynchronized_clock_ms".to_owned(), clock.unix_ms.to_string()));
+        common.push((
+            "unsynchronized_clock_ms".to_owned(),
+            clock.unix_ms.to_string(),
+        ));
     }
     common.push(("gateway".to_owned(), context.origin.gateway.clone()));
 
-    let mut structured_data = vec![SdElement { id: options.sd_id("palisade"), params: common }];
+    let mut structured_data = vec![SdElement {
+        id: options.sd_id("palisade"),
+        params: common,
+    }];
     let body_fields: Vec<(String, String)> = fields::event_fields(&event.body)
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
     if !body_fields.is_empty() {
-        structured_data.push(SdElement { id: options.sd_id("event"), params: body_fields });
+        structured_data.push(SdElement {
+            id: options.sd_id("event"),
+            params: body_fields,
+        });
     }
 
     SyslogMessage {
         facility: options.facility,
         severity: header.severity.into(),
         timestamp_unix_ms: Some(context.event_time_ms(event)),
-        hostname: Some(context.device.hostname.clone().unwrap_or_else(|| context.device.id.to_string())),
+        hostname: Some(
+            context
+                .device
+                .hostname
+                .clone()
+                .unwrap_or_else(|| context.device.id.to_string()),
+        ),
         app_name: Some(options.app_name.clone()),
         procid: None,
         msgid: Some(event.kind().name().to_owned()),
@@ -270,7 +293,11 @@ pub fn event_message(event: &Event<'_>, context: &EventContext<'_>, options: &Sy
 /// one `event` parameter per referenced event (its OCSF `metadata.uid`) and
 /// one `summary` per evidence; `attributes@N` carries the free-form
 /// attributes. MSG is the title.
-pub fn finding_message(finding: &Finding, origin: &Origin, options: &SyslogOptions) -> SyslogMessage {
+pub fn finding_message(
+    finding: &Finding,
+    origin: &Origin,
+    options: &SyslogOptions,
+) -> SyslogMessage {
     let device_id = finding.device.id;
     let mut structured_data = vec![SdElement {
         id: options.sd_id("palisade"),
@@ -290,12 +317,19 @@ pub fn finding_message(finding: &Finding, origin: &Origin, options: &SyslogOptio
         evidence.push(("summary".to_owned(), item.summary.clone()));
     }
     if !evidence.is_empty() {
-        structured_data.push(SdElement { id: options.sd_id("evidence"), params: evidence });
+        structured_data.push(SdElement {
+            id: options.sd_id("evidence"),
+            params: evidence,
+        });
     }
     if !finding.attributes.is_empty() {
         structured_data.push(SdElement {
             id: options.sd_id("attributes"),
-            params: finding.attributes.iter().map(|(name, value)| (name.clone(), value.clone())).collect(),
+            params: finding
+                .attributes
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
         });
     }
     SyslogMessage {
@@ -314,7 +348,11 @@ pub fn finding_message(finding: &Finding, origin: &Origin, options: &SyslogOptio
 fn push_header_field(line: &mut String, value: Option<&str>, max: usize) {
     let start = line.len();
     for character in value.unwrap_or_default().chars().take(max) {
-        line.push(if character.is_ascii_graphic() { character } else { '_' });
+        line.push(if character.is_ascii_graphic() {
+            character
+        } else {
+            '_'
+        });
     }
     if line.len() == start {
         line.push('-');
@@ -363,5 +401,106 @@ pub(crate) fn push_char_escaping_controls(line: &mut String, character: char) {
             let _ = write!(line, "\\u{{{:04x}}}", character as u32);
         }
         _ => line.push(character),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> SyslogMessage {
+        SyslogMessage {
+            facility: Facility::Local4,
+            severity: SyslogSeverity::Notice,
+            timestamp_unix_ms: None,
+            hostname: None,
+            app_name: None,
+            procid: None,
+            msgid: None,
+            structured_data: Vec::new(),
+            msg: None,
+        }
+    }
+
+    #[test]
+    fn nil_values_for_absent_fields() {
+        assert_eq!(message().to_line(), "<165>1 - - - - - -");
+        let empty = SyslogMessage {
+            hostname: Some(String::new()),
+            msg: Some(String::new()),
+            ..message()
+        };
+        assert_eq!(empty.to_line(), "<165>1 - - - - - - \u{FEFF}");
+    }
+
+    #[test]
+    fn pri_covers_the_range() {
+        assert_eq!(pri(Facility::Kernel, SyslogSeverity::Emergency), 0);
+        assert_eq!(pri(Facility::Auth, SyslogSeverity::Critical), 34);
+        assert_eq!(pri(Facility::Local7, SyslogSeverity::Debug), 191);
+    }
+
+    #[test]
+    fn header_fields_stop_at_their_maximum() {
+        for (max, field) in [
+            (MAX_HOSTNAME_LEN, 0),
+            (MAX_APP_NAME_LEN, 1),
+            (MAX_PROCID_LEN, 2),
+            (MAX_MSGID_LEN, 3),
+        ] {
+            for (len, kept) in [(max, max), (max + 1, max)] {
+                let value = Some("h".repeat(len));
+                let mut m = message();
+                match field {
+                    0 => m.hostname = value,
+                    1 => m.app_name = value,
+                    2 => m.procid = value,
+                    _ => m.msgid = value,
+                }
+                let line = m.to_line();
+                let written = line.split(' ').nth(2 + field).unwrap_or_default();
+                assert_eq!(written.len(), kept, "field {field} with {len} characters");
+            }
+        }
+    }
+
+    #[test]
+    fn sd_names_stop_at_32_characters() {
+        let element = |name: &str| SdElement {
+            id: name.to_owned(),
+            params: vec![(name.to_owned(), "v".into())],
+        };
+        let at_max = SyslogMessage {
+            structured_data: vec![element(&"n".repeat(32))],
+            ..message()
+        };
+        assert!(
+            at_max
+                .to_line()
+                .ends_with(&format!("[{0} {0}=\"v\"]", "n".repeat(32)))
+        );
+        let over = SyslogMessage {
+            structured_data: vec![element(&"n".repeat(33))],
+            ..message()
+        };
+        assert!(
+            over.to_line()
+                .ends_with(&format!("[{0} {0}=\"v\"]", "n".repeat(32)))
+        );
+    }
+
+    #[test]
+    fn param_values_escape_rfc_characters_and_controls() {
+        let m = SyslogMessage {
+            structured_data: vec![SdElement {
+                id: "x@1".into(),
+                params: vec![("p".into(), "]\"\\\n\u{0}ü".into())],
+            }],
+            ..message()
+        };
+        assert_eq!(
+            m.to_line(),
+            "<165>1 - - - - - [x@1 p=\"\\]\\\"\\\\\\n\\x00ü\"]"
+        );
     }
 }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use palisade_export::syslog::{SyslogOptions, event_message, finding_message};
 use palisade_export::{DeviceInfo, EventContext, Evidence, Finding, cef, ocsf};
 use palisade_schema::{
-    Event, EventBody, EventKind, Login, LoginAction, LoginMethod, ProcessStarted, Severity, StartKind, Str, samples,
+    Event, EventBody, EventKind, Login, LoginAction, LoginMethod, ProcessStarted, Severity,
+    StartKind, Str, samples,
 };
 
 const HOSTILE_TEXT: &str = "a]b\"c\\d|e=f\ng\rh\0i\tj\u{7f}k\u{85}l Größe ✓ 日本";
@@ -22,20 +23,31 @@ fn context_parts() -> (DeviceInfo, palisade_export::Origin) {
 #[test]
 fn ocsf_objects_match_golden_files() {
     let (device, origin) = context_parts();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     for event in samples::one_of_each() {
         let object = ocsf::event(&event, &context);
         let text = serde_json::to_string_pretty(&object).expect("serialize") + "\n";
         common::check_golden(&format!("golden/ocsf/{}.json", event.kind().name()), &text);
     }
     let finding = ocsf::finding(&common::finding(), &origin);
-    common::check_golden("golden/ocsf/finding.json", &(serde_json::to_string_pretty(&finding).expect("serialize") + "\n"));
+    common::check_golden(
+        "golden/ocsf/finding.json",
+        &(serde_json::to_string_pretty(&finding).expect("serialize") + "\n"),
+    );
 }
 
 #[test]
 fn syslog_lines_match_golden_file() {
     let (device, origin) = context_parts();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     let options = SyslogOptions::default();
     let mut text = String::new();
     for event in samples::one_of_each() {
@@ -51,7 +63,11 @@ fn syslog_lines_match_golden_file() {
 #[test]
 fn cef_lines_match_golden_file() {
     let (device, origin) = context_parts();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     let mut text = String::new();
     for event in samples::one_of_each() {
         text.push_str(&cef::event_line(&event, &context));
@@ -64,9 +80,8 @@ fn cef_lines_match_golden_file() {
 }
 
 fn hostile_events() -> Vec<Event<'static>> {
-    let long_command: &'static str = Box::leak(
-        format!("{HOSTILE_TEXT} {}", "x]\"\\=|\n".repeat(140)).into_boxed_str(),
-    );
+    let long_command: &'static str =
+        Box::leak(format!("{HOSTILE_TEXT} {}", "x]\"\\=|\n".repeat(140)).into_boxed_str());
     vec![
         Event {
             header: samples::header(0, Severity::High),
@@ -94,7 +109,10 @@ fn hostile_events() -> Vec<Event<'static>> {
 }
 
 fn hostile_device() -> DeviceInfo {
-    DeviceInfo { hostname: Some("pump 17\nevil|host=ü".into()), ..common::device() }
+    DeviceInfo {
+        hostname: Some("pump 17\nevil|host=ü".into()),
+        ..common::device()
+    }
 }
 
 fn hostile_finding() -> Finding {
@@ -109,7 +127,10 @@ fn hostile_finding() -> Finding {
         severity: Severity::Critical,
         device: hostile_device(),
         time_unix_ms: 1_796_000_040_000,
-        evidence: vec![Evidence { event: None, summary: HOSTILE_TEXT.into() }],
+        evidence: vec![Evidence {
+            event: None,
+            summary: HOSTILE_TEXT.into(),
+        }],
         attributes,
     }
 }
@@ -118,7 +139,11 @@ fn hostile_finding() -> Finding {
 fn assert_single_line(line: &str) {
     for character in line.chars() {
         let forbidden = character.is_control() || matches!(character, '\u{2028}' | '\u{2029}');
-        assert!(!forbidden, "control character U+{:04X} in {line:?}", character as u32);
+        assert!(
+            !forbidden,
+            "control character U+{:04X} in {line:?}",
+            character as u32
+        );
     }
 }
 
@@ -126,7 +151,11 @@ fn assert_single_line(line: &str) {
 fn hostile_values_give_single_valid_syslog_lines() {
     let device = hostile_device();
     let origin = common::origin();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     let options = SyslogOptions::default();
     let mut text = String::new();
     for event in hostile_events() {
@@ -141,10 +170,23 @@ fn hostile_values_give_single_valid_syslog_lines() {
     assert_single_line(&line);
     assert!(line.len() > 10_000, "the 10 KB attribute is kept whole");
     let parsed = parse_rfc5424(&line);
-    let large = parsed.params.iter().find(|(_, name, _)| name == "large").expect("large attribute");
+    let large = parsed
+        .params
+        .iter()
+        .find(|(_, name, _)| name == "large")
+        .expect("large attribute");
     assert_eq!(large.2, "v]\"\\=|\\n\\x00é".repeat(1_100));
-    assert!(parsed.params.iter().any(|(_, name, _)| name == "bad_name___"));
-    assert!(parsed.msg.starts_with("title a]b\"c\\d|e=f\\ng\\rh\\x00i\\tj\\x7fk\\u{0085}l Größe ✓ 日本"));
+    assert!(
+        parsed
+            .params
+            .iter()
+            .any(|(_, name, _)| name == "bad_name___")
+    );
+    assert!(
+        parsed
+            .msg
+            .starts_with("title a]b\"c\\d|e=f\\ng\\rh\\x00i\\tj\\x7fk\\u{0085}l Größe ✓ 日本")
+    );
     text.push_str(&line);
     text.push('\n');
     common::check_golden("golden/syslog/hostile.log", &text);
@@ -154,14 +196,21 @@ fn hostile_values_give_single_valid_syslog_lines() {
 fn hostile_values_give_single_valid_cef_lines() {
     let device = hostile_device();
     let origin = common::origin();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     let mut text = String::new();
     for event in hostile_events() {
         let line = cef::event_line(&event, &context);
         assert_single_line(&line);
         let (header, extension) = parse_cef(&line);
         assert_eq!(header.len(), 7);
-        let host = extension.iter().find(|(key, _)| key == "dvchost").expect("dvchost");
+        let host = extension
+            .iter()
+            .find(|(key, _)| key == "dvchost")
+            .expect("dvchost");
         assert_eq!(host.1, "pump 17\nevil|host=ü");
         text.push_str(&line);
         text.push('\n');
@@ -170,8 +219,17 @@ fn hostile_values_give_single_valid_cef_lines() {
     assert_single_line(&line);
     let (header, extension) = parse_cef(&line);
     assert_eq!(header[4], "rule|with\\pipes");
-    assert_eq!(header[5], format!("title {}", HOSTILE_TEXT.replace(['\n', '\r', '\0', '\t', '\u{7f}', '\u{85}'], " ")));
-    let large = extension.iter().find(|(key, _)| key == "palisadeLarge").expect("large attribute");
+    assert_eq!(
+        header[5],
+        format!(
+            "title {}",
+            HOSTILE_TEXT.replace(['\n', '\r', '\0', '\t', '\u{7f}', '\u{85}'], " ")
+        )
+    );
+    let large = extension
+        .iter()
+        .find(|(key, _)| key == "palisadeLarge")
+        .expect("large attribute");
     assert_eq!(large.1, "v]\"\\=|\n é".repeat(1_100));
     assert!(extension.iter().any(|(key, _)| key == "palisadeBadName"));
     text.push_str(&line);
@@ -197,8 +255,13 @@ fn parse_rfc5424(line: &str) -> Parsed {
     assert_eq!(fields.next(), Some("1"), "VERSION");
     let _timestamp = fields.next().expect("TIMESTAMP");
     let hostname = fields.next().expect("HOSTNAME").to_owned();
-    for (field, max) in [(&hostname, 255), (&fields.next().expect("APP-NAME").to_owned(), 48)] {
-        assert!(!field.is_empty() && field.len() <= max && field.chars().all(|c| c.is_ascii_graphic()));
+    for (field, max) in [
+        (&hostname, 255),
+        (&fields.next().expect("APP-NAME").to_owned(), 48),
+    ] {
+        assert!(
+            !field.is_empty() && field.len() <= max && field.chars().all(|c| c.is_ascii_graphic())
+        );
     }
     fields.next().expect("PROCID");
     let msgid = fields.next().expect("MSGID");
@@ -225,7 +288,10 @@ fn parse_rfc5424(line: &str) -> Parsed {
                     if c == '=' {
                         break;
                     }
-                    assert!(c.is_ascii_graphic() && c != ']' && c != '"', "bad PARAM-NAME character {c:?}");
+                    assert!(
+                        c.is_ascii_graphic() && c != ']' && c != '"',
+                        "bad PARAM-NAME character {c:?}"
+                    );
                     name.push(c);
                 }
                 assert!(!name.is_empty() && name.len() <= 32);
@@ -260,7 +326,11 @@ fn parse_rfc5424(line: &str) -> Parsed {
             String::new()
         }
     };
-    Parsed { hostname, params, msg }
+    Parsed {
+        hostname,
+        params,
+        msg,
+    }
 }
 
 /// Splits a CEF line into its seven unescaped header fields and its
@@ -296,7 +366,10 @@ fn parse_cef(line: &str) -> (Vec<String>, Vec<(String, String)>) {
                 // The key is the last word of the buffer.
                 let split = buffer.rfind(' ').map_or(0, |index| index + 1);
                 let key = buffer[split..].to_owned();
-                assert!(!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric()), "bad key {key:?}");
+                assert!(
+                    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric()),
+                    "bad key {key:?}"
+                );
                 let value = buffer[..split].trim_end_matches(' ').to_owned();
                 if let Some(previous) = pending_key.take() {
                     pairs.push((previous, value));
@@ -318,5 +391,11 @@ fn cef_parser_reads_escapes() {
     let (header, pairs) = parse_cef("CEF:0|a\\|b|c\\\\|1|sig|name|5|k1=v\\=1 x k2=line\\nnext");
     assert_eq!(header[1], "a|b");
     assert_eq!(header[2], "c\\");
-    assert_eq!(pairs, vec![("k1".into(), "v=1 x".into()), ("k2".into(), "line\nnext".into())]);
+    assert_eq!(
+        pairs,
+        vec![
+            ("k1".into(), "v=1 x".into()),
+            ("k2".into(), "line\nnext".into())
+        ]
+    );
 }

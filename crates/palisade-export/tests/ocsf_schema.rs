@@ -8,7 +8,8 @@ use palisade_schema::{EventKind, HitCount, WallClock, samples};
 use serde_json::Value;
 
 fn slice() -> Value {
-    let text = std::fs::read_to_string(common::test_path("data/ocsf-1.3.0/slice.json")).expect("read OCSF slice");
+    let text = std::fs::read_to_string(common::test_path("data/ocsf-1.3.0/slice.json"))
+        .expect("read OCSF slice");
     serde_json::from_str(&text).expect("parse OCSF slice")
 }
 
@@ -23,31 +24,59 @@ fn violations(slice: &Value, object: &Value) -> Vec<String> {
     let Some(class) = slice["classes"].get(class_uid.to_string()) else {
         return vec![format!("class_uid {class_uid} is not in the slice")];
     };
-    for name in slice["base_event"]["required"].as_array().into_iter().flatten().chain(class["required"].as_array().into_iter().flatten()) {
+    for name in slice["base_event"]["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(class["required"].as_array().into_iter().flatten())
+    {
         let name = name.as_str().unwrap_or_default();
         if !present(object.get(name)) {
             problems.push(format!("required attribute {name} is missing"));
         }
     }
-    let at_least_one: Vec<&str> = class["at_least_one"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let at_least_one: Vec<&str> = class["at_least_one"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     if !at_least_one.is_empty() && !at_least_one.iter().any(|name| present(object.get(*name))) {
         problems.push(format!("none of {at_least_one:?} is present"));
     }
     if object["category_uid"] != class["category_uid"] {
-        problems.push(format!("category_uid {} is not {}", object["category_uid"], class["category_uid"]));
+        problems.push(format!(
+            "category_uid {} is not {}",
+            object["category_uid"], class["category_uid"]
+        ));
     }
     let activity_id = object["activity_id"].as_u64().unwrap_or(u64::MAX);
     if class["activity_id"].get(activity_id.to_string()).is_none() {
-        problems.push(format!("activity_id {activity_id} is not defined for class {class_uid}"));
+        problems.push(format!(
+            "activity_id {activity_id} is not defined for class {class_uid}"
+        ));
     }
     if object["type_uid"].as_u64() != Some(class_uid * 100 + activity_id) {
-        problems.push(format!("type_uid {} is not class_uid * 100 + activity_id", object["type_uid"]));
+        problems.push(format!(
+            "type_uid {} is not class_uid * 100 + activity_id",
+            object["type_uid"]
+        ));
     }
-    if slice["severity_id"].get(object["severity_id"].to_string()).is_none() {
-        problems.push(format!("severity_id {} is not defined", object["severity_id"]));
+    if slice["severity_id"]
+        .get(object["severity_id"].to_string())
+        .is_none()
+    {
+        problems.push(format!(
+            "severity_id {} is not defined",
+            object["severity_id"]
+        ));
     }
     if let Some(status_id) = object.get("status_id") {
-        let table = if class_uid == 2004 { "finding_status_id" } else { "status_id" };
+        let table = if class_uid == 2004 {
+            "finding_status_id"
+        } else {
+            "status_id"
+        };
         if slice[table].get(status_id.to_string()).is_none() {
             problems.push(format!("status_id {status_id} is not defined"));
         }
@@ -56,7 +85,10 @@ fn violations(slice: &Value, object: &Value) -> Vec<String> {
         problems.push("time is not an integer number of milliseconds".into());
     }
     if object["metadata"]["version"] != slice["version"] {
-        problems.push(format!("metadata.version is {}", object["metadata"]["version"]));
+        problems.push(format!(
+            "metadata.version is {}",
+            object["metadata"]["version"]
+        ));
     }
     if object["metadata"]["product"]["name"] != "Palisade" {
         problems.push("metadata.product.name is not Palisade".into());
@@ -64,20 +96,34 @@ fn violations(slice: &Value, object: &Value) -> Vec<String> {
     for (path, object_type) in slice["object_paths"].as_object().into_iter().flatten() {
         let definition = &slice["objects"][object_type.as_str().unwrap_or_default()];
         for (instance_path, instance) in resolve(object, path) {
-            for name in definition["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for name in definition["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if !present(instance.get(name)) {
                     problems.push(format!("{instance_path}.{name} is required but missing"));
                 }
             }
-            let at_least_one: Vec<&str> =
-                definition["at_least_one"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            if !at_least_one.is_empty() && !at_least_one.iter().any(|name| present(instance.get(*name))) {
+            let at_least_one: Vec<&str> = definition["at_least_one"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !at_least_one.is_empty()
+                && !at_least_one.iter().any(|name| present(instance.get(*name)))
+            {
                 problems.push(format!("{instance_path} has none of {at_least_one:?}"));
             }
-            if let Some(values) = definition.get("type_id") {
-                if values.get(instance["type_id"].to_string()).is_none() {
-                    problems.push(format!("{instance_path}.type_id {} is not defined", instance["type_id"]));
-                }
+            if let Some(values) = definition.get("type_id")
+                && values.get(instance["type_id"].to_string()).is_none()
+            {
+                problems.push(format!(
+                    "{instance_path}.type_id {} is not defined",
+                    instance["type_id"]
+                ));
             }
         }
     }
@@ -94,8 +140,14 @@ fn resolve<'a>(root: &'a Value, path: &str) -> Vec<(String, &'a Value)> {
         };
         let mut next = Vec::new();
         for (prefix, value) in current {
-            let Some(child) = value.get(name) else { continue };
-            let child_path = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };
+            let Some(child) = value.get(name) else {
+                continue;
+            };
+            let child_path = if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}.{name}")
+            };
             if each {
                 for (index, item) in child.as_array().into_iter().flatten().enumerate() {
                     next.push((format!("{child_path}[{index}]"), item));
@@ -114,12 +166,20 @@ fn every_sample_event_conforms() {
     let slice = slice();
     let device = common::device();
     let origin = common::origin();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     let mut kinds = 0;
     for event in samples::one_of_each() {
         let object = ocsf::event(&event, &context);
         let problems = violations(&slice, &object);
-        assert!(problems.is_empty(), "{}: {problems:#?}\n{object:#}", event.kind().name());
+        assert!(
+            problems.is_empty(),
+            "{}: {problems:#?}\n{object:#}",
+            event.kind().name()
+        );
         kinds += 1;
     }
     assert_eq!(kinds, EventKind::ALL.len());
@@ -133,10 +193,16 @@ fn finding_conforms_as_detection_finding() {
     assert!(problems.is_empty(), "{problems:#?}\n{object:#}");
     assert_eq!(object["class_uid"], 2004);
     assert_eq!(object["type_uid"], 200_401);
-    assert_eq!(object["finding_info"]["analytic"]["uid"], "brute_force_login");
+    assert_eq!(
+        object["finding_info"]["analytic"]["uid"],
+        "brute_force_login"
+    );
     assert_eq!(object["evidences"].as_array().map(Vec::len), Some(2));
     let device_id = common::device().id.to_string();
-    assert_eq!(object["finding_info"]["related_events"][0]["uid"], format!("{device_id}:4:1005"));
+    assert_eq!(
+        object["finding_info"]["related_events"][0]["uid"],
+        format!("{device_id}:4:1005")
+    );
     assert_eq!(object["evidences"][1]["data"]["sequence"], 1_009);
 }
 
@@ -145,16 +211,36 @@ fn checker_rejects_missing_required_attribute() {
     let slice = slice();
     let device = common::device();
     let origin = common::origin();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
-    let login = samples::one_of_each().find(|event| event.kind() == EventKind::Login).expect("sample login");
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
+    let login = samples::one_of_each()
+        .find(|event| event.kind() == EventKind::Login)
+        .expect("sample login");
     let mut object = ocsf::event(&login, &context);
     object.as_object_mut().expect("object").remove("user");
-    object["metadata"]["product"].as_object_mut().expect("product").remove("name");
+    object["metadata"]["product"]
+        .as_object_mut()
+        .expect("product")
+        .remove("name");
     object["type_uid"] = 300_299.into();
     let problems = violations(&slice, &object);
-    assert!(problems.iter().any(|problem| problem.contains("user")), "{problems:?}");
-    assert!(problems.iter().any(|problem| problem.contains("type_uid")), "{problems:?}");
-    assert!(problems.iter().any(|problem| problem.contains("metadata.product")), "{problems:?}");
+    assert!(
+        problems.iter().any(|problem| problem.contains("user")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|problem| problem.contains("type_uid")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("metadata.product")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -182,9 +268,15 @@ fn kinds_map_to_expected_classes() {
     ];
     let device = common::device();
     let origin = common::origin();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     for (kind, class_uid, activity_id) in expected {
-        let event = samples::one_of_each().find(|event| event.kind() == kind).expect("sample");
+        let event = samples::one_of_each()
+            .find(|event| event.kind() == kind)
+            .expect("sample");
         let object = ocsf::event(&event, &context);
         assert_eq!(object["class_uid"], class_uid, "{}", kind.name());
         assert_eq!(object["activity_id"], activity_id, "{}", kind.name());
@@ -195,12 +287,19 @@ fn kinds_map_to_expected_classes() {
 fn time_uses_synchronized_clock_only() {
     let device = common::device();
     let origin = common::origin();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     let mut event = samples::one_of_each().next().expect("sample");
     let synchronized = ocsf::event(&event, &context);
     assert_eq!(synchronized["time"], 1_796_000_000_000u64);
 
-    event.header.wall_clock = Some(WallClock { unix_ms: 5, synchronized: false });
+    event.header.wall_clock = Some(WallClock {
+        unix_ms: 5,
+        synchronized: false,
+    });
     event.header.hit_count = HitCount::new(3).expect("non-zero");
     event.header.window_ms = 2_000;
     let object = ocsf::event(&event, &context);
@@ -215,7 +314,11 @@ fn time_uses_synchronized_clock_only() {
 fn telemetry_json_only_for_telemetry() {
     let device = common::device();
     let origin = common::origin();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     for event in samples::one_of_each() {
         let json = ocsf::telemetry_json(&event, &context);
         if event.kind() == EventKind::Telemetry {

@@ -22,7 +22,10 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn rsyslogd_path() -> Option<PathBuf> {
-    let candidates = [PathBuf::from("/usr/sbin/rsyslogd"), PathBuf::from("/sbin/rsyslogd")];
+    let candidates = [
+        PathBuf::from("/usr/sbin/rsyslogd"),
+        PathBuf::from("/sbin/rsyslogd"),
+    ];
     candidates.into_iter().find(|path| path.is_file())
 }
 
@@ -31,13 +34,23 @@ fn unavailable(reason: &str) {
     if std::env::var("RSYSLOG_REQUIRED").as_deref() == Ok("1") {
         panic!("rsyslog is required (RSYSLOG_REQUIRED=1) but {reason}");
     }
-    eprintln!("skipping the rsyslog round trip: {reason}; set RSYSLOG_REQUIRED=1 to make this a failure");
+    eprintln!(
+        "skipping the rsyslog round trip: {reason}; set RSYSLOG_REQUIRED=1 to make this a failure"
+    );
 }
 
 /// Reserves free ports by binding to port 0 and releasing them.
 fn free_ports() -> (u16, u16) {
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP").local_addr().expect("UDP address").port();
-    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind TCP").local_addr().expect("TCP address").port();
+    let udp = UdpSocket::bind("127.0.0.1:0")
+        .expect("bind UDP")
+        .local_addr()
+        .expect("UDP address")
+        .port();
+    let tcp = TcpListener::bind("127.0.0.1:0")
+        .expect("bind TCP")
+        .local_addr()
+        .expect("TCP address")
+        .port();
     (udp, tcp)
 }
 
@@ -111,7 +124,10 @@ fn rsyslog_receives_udp_and_tcp_lines() {
     let child = match child {
         Ok(child) => child,
         Err(error) => {
-            unavailable(&format!("{} could not be started: {error}", rsyslogd.display()));
+            unavailable(&format!(
+                "{} could not be started: {error}",
+                rsyslogd.display()
+            ));
             return;
         }
     };
@@ -125,12 +141,17 @@ fn rsyslog_receives_udp_and_tcp_lines() {
             Ok(sender) => break sender,
             Err(error) => {
                 if let Ok(Some(status)) = daemon.child.try_wait() {
-                    let log = std::fs::read_to_string(dir.path().join("rsyslogd.out")).unwrap_or_default();
-                    unavailable(&format!("rsyslogd exited with {status} before listening:\n{log}"));
+                    let log = std::fs::read_to_string(dir.path().join("rsyslogd.out"))
+                        .unwrap_or_default();
+                    unavailable(&format!(
+                        "rsyslogd exited with {status} before listening:\n{log}"
+                    ));
                     return;
                 }
                 if Instant::now() > deadline {
-                    unavailable(&format!("rsyslogd did not listen on {tcp_address} within {STARTUP_TIMEOUT:?}: {error}"));
+                    unavailable(&format!(
+                        "rsyslogd did not listen on {tcp_address} within {STARTUP_TIMEOUT:?}: {error}"
+                    ));
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -140,18 +161,28 @@ fn rsyslog_receives_udp_and_tcp_lines() {
 
     let device = common::device();
     let origin = common::origin();
-    let context = EventContext { device: &device, origin: &origin, received_unix_ms: common::RECEIVED_MS };
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
     let options = SyslogOptions::default();
-    let mut tcp_lines: Vec<String> =
-        samples::one_of_each().map(|event| event_message(&event, &context, &options).to_line()).collect();
+    let mut tcp_lines: Vec<String> = samples::one_of_each()
+        .map(|event| event_message(&event, &context, &options).to_line())
+        .collect();
     let mut large = common::finding();
-    large.evidence.push(Evidence { event: None, summary: "é]\"\\\n".repeat(2_500) });
+    large.evidence.push(Evidence {
+        event: None,
+        summary: "é]\"\\\n".repeat(2_500),
+    });
     assert!(finding_message(&large, &origin, &options).to_line().len() > 10_000);
     tcp_lines.push(finding_message(&large, &origin, &options).to_line());
     let udp_lines: Vec<String> = samples::mixed_batch()
         .take(8)
         .map(|event| event_message(&event, &context, &options).to_line())
-        .chain(std::iter::once(finding_message(&common::finding(), &origin, &options).to_line()))
+        .chain(std::iter::once(
+            finding_message(&common::finding(), &origin, &options).to_line(),
+        ))
         .collect();
 
     for line in &tcp_lines {
@@ -171,15 +202,25 @@ fn rsyslog_receives_udp_and_tcp_lines() {
     let mut received_sorted = received.clone();
     sent.sort();
     received_sorted.sort();
-    assert_eq!(received.len(), expected, "rsyslog wrote {} of {expected} messages", received.len());
-    assert_eq!(received_sorted, sent, "rsyslog stored different messages than were sent");
+    assert_eq!(
+        received.len(),
+        expected,
+        "rsyslog wrote {} of {expected} messages",
+        received.len()
+    );
+    assert_eq!(
+        received_sorted, sent,
+        "rsyslog stored different messages than were sent"
+    );
 }
 
 #[test]
 fn udp_sender_enforces_datagram_limit() {
     let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let address = receiver.local_addr().expect("address");
-    let sender = UdpSender::connect(address).expect("connect").with_max_datagram_len(100);
+    let sender = UdpSender::connect(address)
+        .expect("connect")
+        .with_max_datagram_len(100);
     sender.send(&"x".repeat(100)).expect("100 bytes fit");
     let mut buffer = [0u8; 200];
     assert_eq!(receiver.recv(&mut buffer).expect("receive"), 100);

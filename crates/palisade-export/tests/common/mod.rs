@@ -11,7 +11,8 @@ use palisade_schema::{DeviceId, EventKind, IpAddress, Severity};
 pub fn device() -> DeviceInfo {
     DeviceInfo {
         id: DeviceId([
-            0x3f, 0x2a, 0x91, 0x07, 0x5c, 0xe4, 0x18, 0xb0, 0x66, 0x0d, 0xa2, 0x4e, 0x9b, 0x71, 0xc3, 0x05,
+            0x3f, 0x2a, 0x91, 0x07, 0x5c, 0xe4, 0x18, 0xb0, 0x66, 0x0d, 0xa2, 0x4e, 0x9b, 0x71,
+            0xc3, 0x05,
         ]),
         vendor: Some("Acme Medical".into()),
         model: Some("IP-200".into()),
@@ -43,11 +44,19 @@ pub fn finding() -> Finding {
         time_unix_ms: 1_796_000_040_000,
         evidence: vec![
             Evidence {
-                event: Some(EventRef { boot: 4, sequence: 1_005, kind: EventKind::Login }),
+                event: Some(EventRef {
+                    boot: 4,
+                    sequence: 1_005,
+                    kind: EventKind::Login,
+                }),
                 summary: "login failed for user service from 10.20.9.44".into(),
             },
             Evidence {
-                event: Some(EventRef { boot: 4, sequence: 1_009, kind: EventKind::Login }),
+                event: Some(EventRef {
+                    boot: 4,
+                    sequence: 1_009,
+                    kind: EventKind::Login,
+                }),
                 summary: "login failed for user service from 10.20.9.44".into(),
             },
         ],
@@ -57,7 +66,9 @@ pub fn finding() -> Finding {
 
 /// Path of a file under the crate's `tests/` folder.
 pub fn test_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(relative)
 }
 
 /// Compares `actual` with the committed golden file, or rewrites the file
@@ -71,14 +82,24 @@ pub fn check_golden(relative: &str, actual: &str) {
         std::fs::write(&path, actual).expect("write golden file");
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("cannot read golden file {}: {error}; run with PALISADE_UPDATE_GOLDEN=1 to create it", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+        panic!(
+            "cannot read golden file {}: {error}; run with PALISADE_UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
     if expected != actual {
         let line = expected
             .lines()
             .zip(actual.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| "line count differs".to_owned(), |index| format!("first difference on line {}", index + 1));
-        panic!("{} differs from the output ({line})\n--- expected\n{expected}\n--- actual\n{actual}", path.display());
+            .map_or_else(
+                || "line count differs".to_owned(),
+                |index| format!("first difference on line {}", index + 1),
+            );
+        panic!(
+            "{} differs from the output ({line})\n--- expected\n{expected}\n--- actual\n{actual}",
+            path.display()
+        );
     }
 }
