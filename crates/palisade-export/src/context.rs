@@ -42,8 +42,8 @@ impl DeviceInfo {
 /// The gateway that exports: its name and the Palisade version it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    /// Gateway name, used as the syslog HOSTNAME of findings and as
-    /// `metadata.product.uid`-style context; for example `ward-3-gateway`.
+    /// Gateway name, such as `ward-3-gateway`: the syslog HOSTNAME and CEF
+    /// `dvchost` of findings, and OCSF `metadata.log_name`.
     pub gateway: String,
     /// Palisade version, written into `metadata.product.version` and the
     /// CEF header.

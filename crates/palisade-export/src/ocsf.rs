@@ -117,7 +117,7 @@ const API_ACTIVITY: OcsfClass = OcsfClass {
     category_name: "Application Activity",
 };
 
-/// The OCSF class that events of `kind` map to.
+/// Returns the OCSF class that events of `kind` map to.
 pub fn class_of(kind: EventKind) -> OcsfClass {
     match kind {
         EventKind::ProcessStarted | EventKind::ProcessExited => PROCESS_ACTIVITY,
@@ -232,9 +232,10 @@ pub fn event(event: &Event<'_>, context: &EventContext<'_>) -> Value {
 /// Converts `finding` into an OCSF 1.3.0 Detection Finding (class 2004,
 /// activity Create).
 ///
-/// `finding_info.analytic.uid` is the rule id; each evidence becomes one
-/// entry of `evidences` and, when it names an event, one entry of
-/// `finding_info.related_events` whose `uid` is the event's `metadata.uid`.
+/// `finding_info.analytic.uid` is the rule id. Each evidence becomes one
+/// entry of `evidences`. An evidence that names an event also becomes one
+/// entry of `finding_info.related_events`, whose `uid` is the event's
+/// `metadata.uid` and whose `type` is the event kind.
 pub fn finding(finding: &Finding, origin: &Origin) -> Value {
     let device_id = finding.device.id;
     let related_events: Vec<Value> = finding
@@ -245,7 +246,6 @@ pub fn finding(finding: &Finding, origin: &Origin) -> Value {
             json!({
                 "uid": event.uid(&device_id),
                 "type": event.kind.name(),
-                "type_uid": class_of(event.kind).class_uid * 100 + u32::from(event_activity_hint(event.kind)),
             })
         })
         .collect();
@@ -314,8 +314,8 @@ pub fn finding(finding: &Finding, origin: &Origin) -> Value {
     Value::Object(object)
 }
 
-/// The plain JSON form of a telemetry event, for the business sink; `None`
-/// for any other kind.
+/// Converts a telemetry event into the plain JSON object that the business
+/// sink writes, or returns `None` for any other kind.
 ///
 /// Fields: `device_id`, `boot`, `sequence`, `time` (Unix ms, chosen like
 /// OCSF `time`), `received_time`, `channel`, `data_hex`, `hit_count`.
@@ -333,23 +333,6 @@ pub fn telemetry_json(event: &Event<'_>, context: &EventContext<'_>) -> Option<V
         "data_hex": hex::encode(telemetry.data.as_bytes()),
         "hit_count": event.header.hit_count.get(),
     }))
-}
-
-/// The activity that a finding's related event most often has; used only
-/// for `related_events[].type_uid`, where the exact activity is unknown.
-fn event_activity_hint(kind: EventKind) -> u8 {
-    match kind {
-        EventKind::ProcessExited
-        | EventKind::ListeningPortClosed
-        | EventKind::RemoteSessionEnded => 2,
-        EventKind::FileIntegrityChanged => 3,
-        EventKind::NetworkConnection | EventKind::DataRateSample => 6,
-        EventKind::ListeningPortOpened => 7,
-        EventKind::ProtocolViolation => 3,
-        EventKind::CommandRejected => 99,
-        other if class_of(other) == BASE_EVENT => 99,
-        _ => 1,
-    }
 }
 
 fn insert_classification(
@@ -395,7 +378,8 @@ fn metadata(
     Value::Object(metadata)
 }
 
-/// The OCSF `device` object: type IOT (7), with the id and what is known.
+/// Builds the OCSF `device` object: type IOT (7), the id, and whatever else
+/// the gateway knows.
 fn device(info: &DeviceInfo) -> Value {
     let mut device = Map::new();
     device.insert("type_id".into(), json!(7));

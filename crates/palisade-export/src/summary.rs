@@ -5,7 +5,7 @@ use palisade_schema::{Event, EventBody};
 
 use crate::fields;
 
-/// A short English sentence describing `event`, for example
+/// Describes `event` in one short English sentence, for example
 /// `login failed for user service from 10.20.9.44`.
 ///
 /// The text may contain any character the event contains (newlines

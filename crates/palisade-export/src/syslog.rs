@@ -105,7 +105,7 @@ impl From<Severity> for SyslogSeverity {
     }
 }
 
-/// The PRI value: facility times 8 plus severity, 0 to 191.
+/// Computes the PRI value: facility times 8 plus severity, 0 to 191.
 pub fn pri(facility: Facility, severity: SyslogSeverity) -> u8 {
     (facility as u8) * 8 + severity as u8
 }
@@ -289,10 +289,11 @@ pub fn event_message(
 /// Builds the syslog message for `finding`.
 ///
 /// HOSTNAME is the gateway's name and MSGID `finding`. The `palisade@N`
-/// element names the rule, the finding and the device; `evidence@N` lists
-/// one `event` parameter per referenced event (its OCSF `metadata.uid`) and
-/// one `summary` per evidence; `attributes@N` carries the free-form
-/// attributes. MSG is the title.
+/// element names the rule, the finding and the device. The `evidence@N`
+/// element has one `event` parameter per referenced event (its OCSF
+/// `metadata.uid`) and one `summary` parameter per evidence. The
+/// `attributes@N` element carries the free-form attributes, and MSG is the
+/// title.
 pub fn finding_message(
     finding: &Finding,
     origin: &Origin,

@@ -244,7 +244,7 @@ struct Parsed {
     msg: String,
 }
 
-/// A strict RFC 5424 reader: six header fields, then well-formed
+/// Parses `line` strictly as RFC 5424: six header fields, then well-formed
 /// structured data, then an optional BOM-prefixed MSG.
 fn parse_rfc5424(line: &str) -> Parsed {
     let rest = line.strip_prefix('<').expect("PRI starts with <");
@@ -294,7 +294,8 @@ fn parse_rfc5424(line: &str) -> Parsed {
                     );
                     name.push(c);
                 }
-                assert!(!name.is_empty() && name.len() <= 32);
+                assert!(!name.is_empty(), "empty PARAM-NAME in {id}");
+                assert!(name.len() <= 32, "PARAM-NAME {name} longer than 32");
                 assert_eq!(chars.next().map(|(_, c)| c), Some('"'));
                 let mut value = String::new();
                 loop {

@@ -1,6 +1,6 @@
-//! Round trip through a real rsyslog: the test starts its own rsyslogd on
+//! Round trip through a real rsyslog. The test starts its own rsyslogd on
 //! 127.0.0.1 with UDP and TCP inputs that write each raw message to a
-//! file, sends syslog lines over both transports, and compares the file
+//! file. It sends syslog lines over both transports and compares the file
 //! with what was sent.
 //!
 //! Without rsyslogd the test prints why and passes, unless
