@@ -267,12 +267,13 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcessSnapshot, Proce
     })?;
     let cmdline = read_bounded(&dir.join("cmdline"), MAX_CMDLINE_BYTES).unwrap_or_default();
     let command_line = parse_cmdline(&cmdline);
+    let first_argument = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let executable = match fs::read_link(dir.join("exe")) {
         Ok(target) => target.to_string_lossy().into_owned(),
-        Err(_) => match command_line.split(' ').next() {
-            Some(first) if !first.is_empty() => first.to_string(),
-            _ => std::format!("[{}]", stat.comm),
-        },
+        Err(_) if !first_argument.is_empty() => {
+            String::from_utf8_lossy(first_argument).into_owned()
+        }
+        Err(_) => std::format!("[{}]", stat.comm),
     };
     Ok(ProcessSnapshot {
         stat,

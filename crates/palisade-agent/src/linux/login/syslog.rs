@@ -260,7 +260,7 @@ fn user_and_source(text: &str) -> Option<(&str, Option<IpAddr>)> {
 }
 
 /// PAM services whose sessions are not user logins.
-const NON_LOGIN_SERVICES: [&str; 3] = ["cron", "systemd-user", "sshd"];
+const NON_LOGIN_SERVICES: [&str; 2] = ["cron", "systemd-user"];
 
 /// Reads a login fact from the message of `program`.
 ///
@@ -268,10 +268,11 @@ const NON_LOGIN_SERVICES: [&str; 3] = ["cron", "systemd-user", "sshd"];
 /// for USER from ADDR`, `Failed METHOD for [invalid user] USER from ADDR`,
 /// `Invalid user USER from ADDR`. From PAM: `pam_unix(SERVICE:session):
 /// session opened|closed for user USER` and `pam_unix(SERVICE:auth):
-/// authentication failure; ... user=USER`. sshd's own PAM session and
-/// authentication lines are skipped because the sshd lines above already
-/// report the same login, as are cron's and systemd's sessions. Returns
-/// `None` for any other message.
+/// authentication failure; ... user=USER`. sshd's PAM `session opened` and
+/// `authentication failure` lines are skipped because the sshd lines above
+/// already report the same login (its `session closed` is the logout), and
+/// so are cron's and systemd's sessions. Returns `None` for any other
+/// message.
 pub fn parse_auth_message(program: &str, message: &str) -> Option<AuthMessage> {
     if matches!(program, "sshd" | "sshd-session") {
         if let Some(rest) = message.strip_prefix("Accepted ") {
@@ -312,6 +313,9 @@ pub fn parse_auth_message(program: &str, message: &str) -> Option<AuthMessage> {
     match stage {
         "session" => {
             let (action, rest) = if let Some(rest) = text.strip_prefix("session opened for user ") {
+                if service == "sshd" {
+                    return None;
+                }
                 (LoginAction::Login, rest)
             } else {
                 (
@@ -330,7 +334,7 @@ pub fn parse_auth_message(program: &str, message: &str) -> Option<AuthMessage> {
                 source: None,
             })
         }
-        "auth" => {
+        "auth" if service != "sshd" => {
             let details = text.strip_prefix("authentication failure;")?;
             let field = |name: &str| {
                 details
