@@ -329,6 +329,10 @@ pub struct DetectionConfig {
     pub new_listening_port: ListeningPortRule,
     /// Failed baseline checks.
     pub baseline_failure: BaselineRule,
+    /// SBOM components with known vulnerabilities (raised by posture checks).
+    pub vulnerable_component: RuleToggle,
+    /// SBOM drift from the maker's signed reference (raised by posture checks).
+    pub sbom_drift: RuleToggle,
 }
 
 impl Default for DetectionConfig {
@@ -343,6 +347,8 @@ impl Default for DetectionConfig {
             brute_force_login: BruteForceRule::default(),
             new_listening_port: ListeningPortRule::default(),
             baseline_failure: BaselineRule::default(),
+            vulnerable_component: RuleToggle::new(Severity::High),
+            sbom_drift: RuleToggle::new(Severity::High),
         }
     }
 }
@@ -374,6 +380,8 @@ impl DetectionConfig {
             RuleId::BruteForceLogin => self.brute_force_login.rule,
             RuleId::NewListeningPort => self.new_listening_port.rule,
             RuleId::BaselineFailure => self.baseline_failure.rule,
+            RuleId::VulnerableComponent => self.vulnerable_component,
+            RuleId::SbomDrift => self.sbom_drift,
         }
     }
 }

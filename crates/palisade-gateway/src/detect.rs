@@ -182,6 +182,7 @@ impl Engine {
                         summary,
                         evidence,
                         time_unix_ms: now_unix_ms,
+                        attributes: Default::default(),
                     });
                 }
             };
@@ -496,6 +497,7 @@ impl Engine {
             summary,
             evidence: vec![Evidence::from_event(event)],
             time_unix_ms: now_unix_ms,
+            attributes: Default::default(),
         }]
     }
 }

@@ -1,5 +1,6 @@
 //! Findings: what the detection engine concludes from events.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use palisade_schema::{DeviceId, Event, EventKind, Header, Severity};
@@ -31,6 +32,10 @@ pub enum RuleId {
     NewListeningPort,
     /// A failed baseline (hardening) check.
     BaselineFailure,
+    /// An SBOM component matches a known vulnerability advisory.
+    VulnerableComponent,
+    /// A device's SBOM differs from its maker's signed reference.
+    SbomDrift,
 }
 
 impl RuleId {
@@ -46,6 +51,8 @@ impl RuleId {
         RuleId::BruteForceLogin,
         RuleId::NewListeningPort,
         RuleId::BaselineFailure,
+        RuleId::VulnerableComponent,
+        RuleId::SbomDrift,
     ];
 
     /// The snake_case id, such as `brute_force_login`.
@@ -61,6 +68,8 @@ impl RuleId {
             Self::BruteForceLogin => "brute_force_login",
             Self::NewListeningPort => "new_listening_port",
             Self::BaselineFailure => "baseline_failure",
+            Self::VulnerableComponent => "vulnerable_component",
+            Self::SbomDrift => "sbom_drift",
         }
     }
 
@@ -83,6 +92,9 @@ pub struct Evidence {
     pub header: Header,
     /// The event's kind.
     pub kind: EventKind,
+    /// One line saying what the event was, such as `failed login for
+    /// "service" from 10.20.9.44`.
+    pub summary: String,
     /// The whole event as JSON (serde's representation of the schema types).
     pub event: serde_json::Value,
 }
@@ -93,6 +105,7 @@ impl Evidence {
         Self {
             header: event.header,
             kind: event.kind(),
+            summary: palisade_export::event_summary(event),
             // Every schema type serializes to JSON without error: no map has
             // non-string keys and no float is involved.
             event: serde_json::to_value(&event.body).unwrap_or(serde_json::Value::Null),
@@ -118,6 +131,45 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// When the gateway made the finding, in milliseconds since the Unix epoch.
     pub time_unix_ms: u64,
+    /// Rule-specific attributes, such as `advisory_id` and `fixed_version`
+    /// for a vulnerable component; exported under OCSF `unmapped`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Finding {
+    /// Converts the finding into the export crate's form for OCSF, syslog
+    /// and CEF output. `uid` must be unique across gateways (the delivery
+    /// code uses the gateway name and the outbox row id); `device` is what
+    /// the inventory knows about the device.
+    pub fn to_export(
+        &self,
+        uid: String,
+        device: palisade_export::DeviceInfo,
+    ) -> palisade_export::Finding {
+        palisade_export::Finding {
+            uid,
+            rule_id: self.rule.name().to_owned(),
+            title: self.summary.clone(),
+            description: None,
+            severity: self.severity,
+            device,
+            time_unix_ms: self.time_unix_ms,
+            evidence: self
+                .evidence
+                .iter()
+                .map(|evidence| palisade_export::Evidence {
+                    event: Some(palisade_export::EventRef {
+                        boot: evidence.header.boot,
+                        sequence: evidence.header.sequence,
+                        kind: evidence.kind,
+                    }),
+                    summary: evidence.summary.clone(),
+                })
+                .collect(),
+            attributes: self.attributes.clone(),
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch by the gateway's clock (0 before 1970).

@@ -20,9 +20,11 @@
 
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod detect;
 pub mod finding;
 pub mod hex_id;
 pub mod inventory;
 pub mod outbox;
 pub mod response;
+pub mod sink;

@@ -383,13 +383,13 @@ impl Outbox {
             .execute(
                 "DELETE FROM outbox_keys WHERE outbox_id IN
                     (SELECT id FROM outbox WHERE id <= ?1 AND stored_ms < ?2)",
-                params![floor, to_sql_u64(cutoff)],
+                params![floor, i64::try_from(cutoff).unwrap_or(i64::MAX)],
             )
             .map_err(sql("prune de-duplication keys"))?;
         let deleted = transaction
             .execute(
                 "DELETE FROM outbox WHERE id <= ?1 AND stored_ms < ?2",
-                params![floor, to_sql_u64(cutoff)],
+                params![floor, i64::try_from(cutoff).unwrap_or(i64::MAX)],
             )
             .map_err(sql("prune delivered rows"))?;
         transaction.commit().map_err(sql("commit pruning"))?;

@@ -662,7 +662,9 @@ fn every_rule_id_is_exact() {
             "sequence_anomaly",
             "brute_force_login",
             "new_listening_port",
-            "baseline_failure"
+            "baseline_failure",
+            "vulnerable_component",
+            "sbom_drift"
         ]
     );
     for rule in RuleId::ALL {

@@ -222,6 +222,7 @@ fn gateway_events_and_findings_are_stored() {
         summary: "unknown device from 10.20.7.3:40112".into(),
         evidence: Vec::new(),
         time_unix_ms: 5,
+        attributes: Default::default(),
     };
     let id = outbox.store_finding(&finding).unwrap();
     let rows = outbox.read_after(0, 10).unwrap();
