@@ -1,2 +1,318 @@
-//! Placeholder replaced by the hot-path benchmark.
-fn main() {}
+//! The event-encoding hot path against plain postcard, JSON, CBOR and a
+//! memcpy of the same bytes, on the schema's sample events.
+//!
+//! Run: `cargo bench -p palisade-wire --bench hot_path -- --quick`
+//!
+//! Criterion prints one line per case. After that the harness measures the
+//! 64-event mixed batch once more in interleaved rounds, prints a table of
+//! bytes per event and, as its last line, one JSON object with the median
+//! ratios `framed_vs_postcard`, `cobs_vs_postcard`, `decode_vs_postcard`
+//! and the size ratio `bytes_vs_json`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use palisade_schema::{Event, samples};
+use palisade_wire::{
+    FrameDecoder, FrameEncoder, Framing, MAX_MTU, MTU_FOR_ANY_EVENT, Protection, cobs,
+};
+
+/// Largest JSON or CBOR encoding of one sample event, with room to spare.
+const TEXT_BUFFER: usize = 4096;
+
+fn batch() -> Vec<Event<'static>> {
+    samples::mixed_batch().collect()
+}
+
+fn single() -> Event<'static> {
+    // The process start: the most frequent kind in the mixed batch.
+    samples::mixed_batch()
+        .next()
+        .expect("the mixed batch is not empty")
+}
+
+fn postcard_batch(events: &[Event<'_>], buffer: &mut [u8]) -> usize {
+    let mut at = 0;
+    for event in events {
+        let written = postcard::to_slice(event, &mut buffer[at..]).expect("buffer fits the batch");
+        at += written.len();
+    }
+    at
+}
+
+fn framed_batch(events: &[Event<'_>], buffer: &mut [u8], framing: Framing) -> usize {
+    let mtu = if events.len() == 1 {
+        MTU_FOR_ANY_EVENT
+    } else {
+        MAX_MTU
+    };
+    let mut encoder = FrameEncoder::new(buffer, mtu, Protection::Checksummed, framing)
+        .expect("buffer fits the MTU");
+    for event in events {
+        if encoder.push(event).is_err() {
+            panic!("the mixed batch fits one frame at the largest MTU");
+        }
+    }
+    encoder
+        .finish_checksummed(1)
+        .expect("frame has events")
+        .len()
+}
+
+fn json_len(event: &Event<'_>, buffer: &mut [u8]) -> usize {
+    let mut cursor = &mut buffer[..];
+    let before = cursor.len();
+    serde_json::to_writer(&mut cursor, event).expect("JSON fits the buffer");
+    before - cursor.len()
+}
+
+fn cbor_len(event: &Event<'_>, buffer: &mut [u8]) -> usize {
+    let mut cursor = &mut buffer[..];
+    let before = cursor.len();
+    ciborium::into_writer(event, &mut cursor).expect("CBOR fits the buffer");
+    before - cursor.len()
+}
+
+fn decode_postcard(bytes: &[u8]) -> usize {
+    let mut rest = bytes;
+    let mut count = 0;
+    while !rest.is_empty() {
+        let (event, tail) = postcard::take_from_bytes::<Event<'_>>(rest).expect("valid postcard");
+        black_box(&event);
+        rest = tail;
+        count += 1;
+    }
+    count
+}
+
+fn decode_frame(bytes: &[u8]) -> usize {
+    let frame = FrameDecoder::new().decode(bytes).expect("valid frame");
+    let mut count = 0;
+    for event in frame.events() {
+        black_box(&event.expect("valid event"));
+        count += 1;
+    }
+    count
+}
+
+fn bench_one_event(c: &mut Criterion) {
+    let event = single();
+    let mut buffer = vec![0u8; TEXT_BUFFER];
+    let mut group = c.benchmark_group("one_event");
+    group.throughput(Throughput::Elements(1));
+    let encoded_len = postcard::to_slice(&event, &mut buffer).expect("fits").len();
+    let source = buffer[..encoded_len].to_vec();
+    group.bench_function("memcpy", |b| {
+        b.iter(|| buffer[..encoded_len].copy_from_slice(black_box(&source)))
+    });
+    group.bench_function("postcard", |b| {
+        b.iter(|| postcard::to_slice(black_box(&event), &mut buffer).map(|bytes| bytes.len()))
+    });
+    group.bench_function("framed_crc", |b| {
+        b.iter(|| {
+            framed_batch(
+                core::slice::from_ref(black_box(&event)),
+                &mut buffer,
+                Framing::Plain,
+            )
+        })
+    });
+    group.bench_function("framed_cobs", |b| {
+        b.iter(|| {
+            framed_batch(
+                core::slice::from_ref(black_box(&event)),
+                &mut buffer,
+                Framing::Cobs,
+            )
+        })
+    });
+    group.bench_function("postcard_to_slice_cobs", |b| {
+        b.iter(|| postcard::to_slice_cobs(black_box(&event), &mut buffer).map(|bytes| bytes.len()))
+    });
+    group.bench_function("json", |b| {
+        b.iter(|| json_len(black_box(&event), &mut buffer))
+    });
+    group.bench_function("cbor", |b| {
+        b.iter(|| cbor_len(black_box(&event), &mut buffer))
+    });
+    group.finish();
+}
+
+fn bench_batch(c: &mut Criterion) {
+    let events = batch();
+    let mut buffer = vec![0u8; cobs::max_encoded_len(MAX_MTU)];
+    let mut group = c.benchmark_group("mixed_batch_64");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    let postcard_len = postcard_batch(&events, &mut buffer);
+    let source = buffer[..postcard_len].to_vec();
+    group.bench_function("memcpy", |b| {
+        b.iter(|| buffer[..postcard_len].copy_from_slice(black_box(&source)))
+    });
+    group.bench_function("postcard", |b| {
+        b.iter(|| postcard_batch(black_box(&events), &mut buffer))
+    });
+    group.bench_function("framed_crc", |b| {
+        b.iter(|| framed_batch(black_box(&events), &mut buffer, Framing::Plain))
+    });
+    group.bench_function("framed_cobs", |b| {
+        b.iter(|| framed_batch(black_box(&events), &mut buffer, Framing::Cobs))
+    });
+    group.bench_function("json", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .map(|event| json_len(black_box(event), &mut buffer))
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("cbor", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .map(|event| cbor_len(black_box(event), &mut buffer))
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let events = batch();
+    let mut postcard_bytes = vec![0u8; MAX_MTU];
+    let postcard_len = postcard_batch(&events, &mut postcard_bytes);
+    postcard_bytes.truncate(postcard_len);
+    let mut frame = vec![0u8; MAX_MTU];
+    let frame_len = framed_batch(&events, &mut frame, Framing::Plain);
+    frame.truncate(frame_len);
+    let mut group = c.benchmark_group("decode_mixed_batch_64");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function(BenchmarkId::new("postcard", "take_from_bytes"), |b| {
+        b.iter(|| decode_postcard(black_box(&postcard_bytes)))
+    });
+    group.bench_function(BenchmarkId::new("frame", "validate_and_decode"), |b| {
+        b.iter(|| decode_frame(black_box(&frame)))
+    });
+    group.finish();
+}
+
+/// Median time per call of `work`, from `rounds` rounds of `iterations` calls.
+fn median_of(samples: &mut [Duration]) -> f64 {
+    samples.sort_unstable();
+    samples[samples.len() / 2].as_secs_f64()
+}
+
+fn time_round(iterations: u32, mut work: impl FnMut() -> usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iterations {
+        black_box(work());
+    }
+    start.elapsed() / iterations
+}
+
+/// Measures the batch cases in interleaved rounds, prints the size table
+/// and the JSON summary line.
+fn summary() {
+    const ROUNDS: usize = 31;
+    const ITERATIONS: u32 = 400;
+
+    let events = batch();
+    let mut buffer = vec![0u8; cobs::max_encoded_len(MAX_MTU)];
+    let mut postcard_bytes = vec![0u8; MAX_MTU];
+    let postcard_len = postcard_batch(&events, &mut postcard_bytes);
+    postcard_bytes.truncate(postcard_len);
+    let mut frame = vec![0u8; MAX_MTU];
+    let frame_len = framed_batch(&events, &mut frame, Framing::Plain);
+    frame.truncate(frame_len);
+    let cobs_len = framed_batch(&events, &mut buffer, Framing::Cobs);
+
+    let mut postcard_times = Vec::with_capacity(ROUNDS);
+    let mut framed_times = Vec::with_capacity(ROUNDS);
+    let mut cobs_times = Vec::with_capacity(ROUNDS);
+    let mut postcard_decode_times = Vec::with_capacity(ROUNDS);
+    let mut frame_decode_times = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        postcard_times.push(time_round(ITERATIONS, || {
+            postcard_batch(black_box(&events), &mut buffer)
+        }));
+        framed_times.push(time_round(ITERATIONS, || {
+            framed_batch(black_box(&events), &mut buffer, Framing::Plain)
+        }));
+        cobs_times.push(time_round(ITERATIONS, || {
+            framed_batch(black_box(&events), &mut buffer, Framing::Cobs)
+        }));
+        postcard_decode_times.push(time_round(ITERATIONS, || {
+            decode_postcard(black_box(&postcard_bytes))
+        }));
+        frame_decode_times.push(time_round(ITERATIONS, || decode_frame(black_box(&frame))));
+    }
+    let postcard = median_of(&mut postcard_times);
+    let framed = median_of(&mut framed_times);
+    let cobs_framed = median_of(&mut cobs_times);
+    let postcard_decode = median_of(&mut postcard_decode_times);
+    let frame_decode = median_of(&mut frame_decode_times);
+
+    let mut text = vec![0u8; TEXT_BUFFER];
+    let json_total: usize = events.iter().map(|event| json_len(event, &mut text)).sum();
+    let cbor_total: usize = events.iter().map(|event| cbor_len(event, &mut text)).sum();
+    let count = events.len() as f64;
+
+    println!();
+    println!(
+        "mixed batch of {} events, medians of {ROUNDS} rounds x {ITERATIONS} calls",
+        events.len()
+    );
+    println!("| format | bytes (batch) | bytes per event | time per batch |");
+    println!("|---|---|---|---|");
+    println!(
+        "| postcard (raw) | {postcard_len} | {:.1} | {:.0} ns |",
+        postcard_len as f64 / count,
+        postcard * 1e9
+    );
+    println!(
+        "| frame + CRC-32 | {frame_len} | {:.1} | {:.0} ns |",
+        frame_len as f64 / count,
+        framed * 1e9
+    );
+    println!(
+        "| frame + CRC-32 + COBS | {cobs_len} | {:.1} | {:.0} ns |",
+        cobs_len as f64 / count,
+        cobs_framed * 1e9
+    );
+    println!(
+        "| JSON (serde_json) | {json_total} | {:.1} | see criterion |",
+        json_total as f64 / count
+    );
+    println!(
+        "| CBOR (ciborium) | {cbor_total} | {:.1} | see criterion |",
+        cbor_total as f64 / count
+    );
+    println!(
+        "| decode: postcard | {postcard_len} | | {:.0} ns |",
+        postcard_decode * 1e9
+    );
+    println!(
+        "| decode: frame validate + strict decode | {frame_len} | | {:.0} ns |",
+        frame_decode * 1e9
+    );
+    println!(
+        "{{\"framed_vs_postcard\": {:.3}, \"cobs_vs_postcard\": {:.3}, \"decode_vs_postcard\": {:.3}, \"bytes_vs_json\": {:.3}}}",
+        framed / postcard,
+        cobs_framed / postcard,
+        frame_decode / postcard_decode,
+        frame_len as f64 / json_total as f64,
+    );
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20)
+        .configure_from_args();
+    bench_one_event(&mut criterion);
+    bench_batch(&mut criterion);
+    bench_decode(&mut criterion);
+    criterion.final_summary();
+    summary();
+}

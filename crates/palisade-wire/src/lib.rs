@@ -106,13 +106,17 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod aggregate;
 pub mod cobs;
 mod crc;
 mod error;
 mod frame;
+pub mod queue;
 mod replay;
 pub mod seal;
+mod storage;
 
+pub use aggregate::{Admission, Aggregator, Overflow};
 pub use cobs::{CobsDecoder, CobsError};
 pub use error::FrameError;
 pub use frame::{
@@ -120,5 +124,9 @@ pub use frame::{
     MAX_FRAME_LEN, MAX_MTU, MAX_PAYLOAD_LEN, MIN_MTU, MTU_FOR_ANY_EVENT, Protection, RejectReason,
     Rejected, VERSION,
 };
+pub use queue::{OverflowPolicy, Pushed, Queue, QueueError, Storage};
 pub use replay::{FrameOpener, REPLAY_WINDOW, ReplayWindow};
 pub use seal::{OpenError, Opener, SealError, Sealer, TAG_LEN};
+#[cfg(feature = "std")]
+pub use storage::file::{FileStorage, Recovery, SyncPolicy};
+pub use storage::memory::{MemoryStorage, MemoryStorageError};
