@@ -1,157 +1,208 @@
 //! Entry points for the fuzz targets under `fuzz/`. Each takes arbitrary
-//! bytes, must never panic, and runs the same code as the public API.
+//! bytes, must never panic, and runs the same code as the public API. Each
+//! returns true when the input was accepted all the way through, which the
+//! tests use to check that the seed corpus reaches the deepest path.
 
 use crate::chain::{TrustAnchor, VerificationTime};
 use crate::command::CommandVerifier;
 use crate::credential::Credential;
 use crate::handshake::{
     DeviceHandshake, DeviceIdentity, GatewayHandshake, GatewayIdentity, MAX_MSG1_LEN, MAX_MSG2_LEN,
-    Msg1, ReplayCache,
+    MSG3_LEN, Msg1, ReplayCache,
 };
 use crate::ids::DeviceId;
 use crate::revocation::RevocationList;
-use crate::rng::{Rng, RngError};
 use crate::signer::Signer;
-use crate::testkit::Fixture;
+use crate::testkit::{FIXTURE_NOW, FixedRng, Fixture};
 
-const NOW: u64 = crate::testkit::FIXTURE_NOW;
+const NOW: VerificationTime = VerificationTime::Trusted(FIXTURE_NOW);
 
-/// Deterministic byte stream for fuzzing (not a cryptographic RNG).
-struct CountingRng(u8);
+/// Device randomness of the handshake vector (`tests/vectors/handshake.txt`):
+/// bytes 0 to 63. With it, the vector's messages drive the targets through
+/// the whole handshake.
+const DEVICE_RANDOM: [u8; 64] = sequence(0);
+/// Gateway randomness of the handshake vector: bytes 64 to 127.
+const GATEWAY_RANDOM: [u8; 64] = sequence(64);
 
-impl Rng for CountingRng {
-    fn fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), RngError> {
-        for byte in dest {
-            self.0 = self.0.wrapping_add(1);
-            *byte = self.0;
-        }
-        Ok(())
+const fn sequence(start: u8) -> [u8; 64] {
+    let mut bytes = [0u8; 64];
+    let mut index = 0;
+    while index < 64 {
+        bytes[index] = start + index as u8;
+        index += 1;
+    }
+    bytes
+}
+
+fn device_identity(fixture: &Fixture) -> DeviceIdentity<'_, crate::SoftwareSigner> {
+    DeviceIdentity {
+        intermediate: &fixture.intermediate,
+        credential: &fixture.device,
+        signer: &fixture.device_signer,
     }
 }
 
-/// Decodes `data` as a credential and, when it decodes, verifies it as a
-/// root credential, as a device chain's last element, and as a gateway.
-pub fn credential_decode(data: &[u8]) {
+fn gateway_identity(fixture: &Fixture) -> GatewayIdentity<'_, crate::SoftwareSigner> {
+    GatewayIdentity {
+        credential: &fixture.gateway,
+        signer: &fixture.gateway_signer,
+    }
+}
+
+/// Decodes `data` as a credential and verifies it as a root credential, as
+/// the device and as the intermediate of a chain, and as a gateway.
+pub fn credential_decode(data: &[u8]) -> bool {
     let fixture = Fixture::new();
     if let Ok(credential) = Credential::decode(data) {
         let _ = credential.verify_signature(&fixture.intermediate_signer.public_key());
     }
-    let _ = TrustAnchor::from_root_credential(data, VerificationTime::Trusted(NOW));
+    let as_root = TrustAnchor::from_root_credential(data, NOW).is_ok();
     let mut verifier = fixture.verifier();
-    let _ = verifier.verify_device_chain(
-        &[fixture.intermediate.as_slice(), data],
-        VerificationTime::Trusted(NOW),
-        &[],
-    );
-    let _ = verifier.verify_device_chain(
-        &[data, fixture.device.as_slice()],
-        VerificationTime::Trusted(NOW),
-        &[],
-    );
-    let _ = verifier.verify_gateway(data, VerificationTime::LastKnownGood(NOW), &[]);
+    let as_device = verifier
+        .verify_device_chain(&[&fixture.intermediate, data], NOW, &[])
+        .is_ok();
+    let as_intermediate = verifier
+        .verify_device_chain(&[data, &fixture.device], NOW, &[])
+        .is_ok();
+    let as_gateway = verifier
+        .verify_gateway(data, VerificationTime::LastKnownGood(FIXTURE_NOW), &[])
+        .is_ok();
+    as_root || as_device || as_intermediate || as_gateway
 }
 
-/// Decodes and verifies `data` as a revocation list, and checks a chain against it.
-pub fn revocation_list(data: &[u8]) {
+/// Decodes and verifies `data` as a revocation list, then checks the
+/// fixture chain against it.
+pub fn revocation_list(data: &[u8]) -> bool {
     let fixture = Fixture::new();
     let _ = RevocationList::decode_unverified(data);
-    if let Ok(list) = RevocationList::decode_and_verify(
-        data,
-        &fixture.roots(),
-        Some(fixture.gateway.as_slice()),
-        VerificationTime::Trusted(NOW),
-    ) {
-        let mut verifier = fixture.verifier();
-        let _ =
-            verifier.verify_device_chain(&fixture.chain(), VerificationTime::Trusted(NOW), &[list]);
-    }
+    let Ok(list) =
+        RevocationList::decode_and_verify(data, &fixture.roots(), Some(&fixture.gateway), NOW)
+    else {
+        return false;
+    };
+    let mut verifier = fixture.verifier();
+    let _ = verifier.verify_device_chain(&fixture.chain(), NOW, &[list]);
+    true
 }
 
-/// Runs the gateway side on `data` as message 1.
-pub fn handshake_msg1(data: &[u8]) {
+/// Runs the gateway side on `data` as message 1, up to writing message 2.
+pub fn handshake_msg1(data: &[u8]) -> bool {
     let fixture = Fixture::new();
     let mut replay = ReplayCache::<16>::new();
     let Ok(msg1) = GatewayHandshake::read_msg1(data, &mut replay) else {
-        return;
+        return false;
     };
     let mut verifier = fixture.verifier();
-    let Ok(device) =
-        verifier.verify_device_chain(&msg1.chain(), VerificationTime::Trusted(NOW), &[])
-    else {
-        return;
-    };
-    let identity = GatewayIdentity {
-        credential: &fixture.gateway,
-        signer: &fixture.gateway_signer,
+    let Ok(device) = verifier.verify_device_chain(&msg1.chain(), NOW, &[]) else {
+        return false;
     };
     let mut out = [0u8; MAX_MSG2_LEN];
-    let _ = GatewayHandshake::respond(&msg1, &device, identity, NOW, &mut CountingRng(0), &mut out);
+    let mut rng = FixedRng::new(&GATEWAY_RANDOM);
+    GatewayHandshake::respond(
+        &msg1,
+        &device,
+        gateway_identity(&fixture),
+        FIXTURE_NOW,
+        &mut rng,
+        &mut out,
+    )
+    .is_ok()
 }
 
-/// Runs the device side on `data` as message 2.
-pub fn handshake_msg2(data: &[u8]) {
+/// Runs the device side on `data` as message 2, up to writing message 3.
+pub fn handshake_msg2(data: &[u8]) -> bool {
     let fixture = Fixture::new();
-    let identity = DeviceIdentity {
-        intermediate: &fixture.intermediate,
-        credential: &fixture.device,
-        signer: &fixture.device_signer,
-    };
     let mut msg1 = [0u8; MAX_MSG1_LEN];
-    let Ok((state, _)) = DeviceHandshake::start(identity, &mut CountingRng(0), &mut msg1) else {
-        return;
+    let mut rng = FixedRng::new(&DEVICE_RANDOM);
+    let Ok((state, _)) = DeviceHandshake::start(device_identity(&fixture), &mut rng, &mut msg1)
+    else {
+        return false;
     };
-    let mut msg3 = [0u8; 128];
-    let _ = state.read_msg2(
-        data,
-        &fixture.roots(),
-        VerificationTime::LastKnownGood(NOW),
-        &[],
-        &mut msg3,
-    );
+    let mut msg3 = [0u8; MSG3_LEN];
+    let time = VerificationTime::LastKnownGood(FIXTURE_NOW);
+    state
+        .read_msg2(data, &fixture.roots(), time, &[], &mut msg3)
+        .is_ok()
 }
 
-/// Runs a real message 1 and 2 exchange, then feeds `data` to the gateway as message 3.
-pub fn handshake_msg3(data: &[u8]) {
+/// Runs a real exchange of messages 1 and 2, then gives `data` to the
+/// gateway as message 3.
+pub fn handshake_msg3(data: &[u8]) -> bool {
     let fixture = Fixture::new();
-    let identity = DeviceIdentity {
-        intermediate: &fixture.intermediate,
-        credential: &fixture.device,
-        signer: &fixture.device_signer,
-    };
     let mut msg1 = [0u8; MAX_MSG1_LEN];
-    let Ok((_, len)) = DeviceHandshake::start(identity, &mut CountingRng(0), &mut msg1) else {
-        return;
+    let mut device_rng = FixedRng::new(&DEVICE_RANDOM);
+    let Ok((_, len)) =
+        DeviceHandshake::start(device_identity(&fixture), &mut device_rng, &mut msg1)
+    else {
+        return false;
     };
     let Ok(parsed) = Msg1::decode(&msg1[..len]) else {
-        return;
+        return false;
     };
     let mut verifier = fixture.verifier();
-    let Ok(device) =
-        verifier.verify_device_chain(&parsed.chain(), VerificationTime::Trusted(NOW), &[])
-    else {
-        return;
-    };
-    let gateway = GatewayIdentity {
-        credential: &fixture.gateway,
-        signer: &fixture.gateway_signer,
+    let Ok(device) = verifier.verify_device_chain(&parsed.chain(), NOW, &[]) else {
+        return false;
     };
     let mut msg2 = [0u8; MAX_MSG2_LEN];
+    let mut gateway_rng = FixedRng::new(&GATEWAY_RANDOM);
+    let identity = gateway_identity(&fixture);
     let Ok((state, _)) = GatewayHandshake::respond(
         &parsed,
         &device,
-        gateway,
-        NOW,
-        &mut CountingRng(100),
+        identity,
+        FIXTURE_NOW,
+        &mut gateway_rng,
         &mut msg2,
     ) else {
-        return;
+        return false;
     };
-    let _ = state.read_msg3(data);
+    state.read_msg3(data).is_ok()
 }
 
-/// Verifies `data` as a command for the fixture device.
-pub fn command_verify(data: &[u8]) {
+/// Verifies `data` as a command for the fixture device (last accepted counter 0).
+pub fn command_verify(data: &[u8]) -> bool {
     let fixture = Fixture::new();
     let mut verifier = CommandVerifier::new(DeviceId(fixture.device_id), fixture.roots(), 0);
-    let _ = verifier.verify(data, VerificationTime::Trusted(NOW), &[]);
+    verifier.verify(data, NOW, &[]).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entry points survive each truncation and a flipped bit in every
+    /// byte of a real credential.
+    #[test]
+    fn entry_points_survive_mutations() {
+        let fixture = Fixture::new();
+        let inputs: [(fn(&[u8]) -> bool, &[u8]); 2] = [
+            (credential_decode, &fixture.device),
+            (command_verify, &fixture.gateway),
+        ];
+        for (entry, bytes) in inputs {
+            for len in 0..=bytes.len() {
+                entry(&bytes[..len]);
+            }
+            let mut mutated = [0u8; crate::MAX_CREDENTIAL_LEN];
+            mutated[..bytes.len()].copy_from_slice(bytes);
+            for index in 0..bytes.len() {
+                mutated[index] ^= 0x01;
+                assert!(
+                    !entry(&mutated[..bytes.len()]),
+                    "flipped byte {index} accepted"
+                );
+                mutated[index] ^= 0x01;
+            }
+        }
+        for entry in [
+            revocation_list,
+            handshake_msg1,
+            handshake_msg2,
+            handshake_msg3,
+        ] {
+            assert!(!entry(&[]));
+            assert!(!entry(&[1]));
+            assert!(!entry(&fixture.device));
+        }
+    }
 }

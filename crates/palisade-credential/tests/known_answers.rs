@@ -241,3 +241,36 @@ fn handshake_transcript_vector() {
             .is_err()
     );
 }
+
+/// The committed seed corpus of each fuzz target reaches that target's
+/// deepest path (the input is accepted all the way through).
+#[test]
+fn fuzz_seed_corpus_accepted() {
+    use palisade_credential::fuzzing;
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let targets: [(&str, fn(&[u8]) -> bool); 6] = [
+        ("credential_decode", fuzzing::credential_decode),
+        ("revocation_list", fuzzing::revocation_list),
+        ("handshake_msg1", fuzzing::handshake_msg1),
+        ("handshake_msg2", fuzzing::handshake_msg2),
+        ("handshake_msg3", fuzzing::handshake_msg3),
+        ("command_verify", fuzzing::command_verify),
+    ];
+    for (target, entry) in targets {
+        let folder = corpus.join(target);
+        let entries = std::fs::read_dir(&folder)
+            .unwrap_or_else(|error| panic!("read {}: {error}", folder.display()));
+        let mut count = 0;
+        for file in entries {
+            let path = file.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                entry(&bytes),
+                "{} is not accepted by {target}",
+                path.display()
+            );
+            count += 1;
+        }
+        assert!(count > 0, "no seed for {target}");
+    }
+}
