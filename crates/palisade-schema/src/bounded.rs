@@ -11,7 +11,9 @@ use serde::ser::{Serialize, Serializer};
 
 /// Error returned when a value is longer than its field allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("value of {len} bytes exceeds the field maximum of {max} bytes; shorten it or use `truncated`")]
+#[error(
+    "value of {len} bytes exceeds the field maximum of {max} bytes; shorten it or use `truncated`"
+)]
 pub struct TooLong {
     /// Length of the value that was offered, in bytes.
     pub len: usize,
@@ -47,7 +49,10 @@ impl<'a, const MAX: usize> Str<'a, MAX> {
     /// Wraps `value`, or returns [`TooLong`] when it has more than `MAX` bytes.
     pub const fn new(value: &'a str) -> Result<Self, TooLong> {
         if value.len() > MAX {
-            Err(TooLong { len: value.len(), max: MAX })
+            Err(TooLong {
+                len: value.len(),
+                max: MAX,
+            })
         } else {
             Ok(Self(value))
         }
@@ -169,7 +174,10 @@ impl<'a, const MAX: usize> Bytes<'a, MAX> {
     /// Wraps `value`, or returns [`TooLong`] when it has more than `MAX` bytes.
     pub const fn new(value: &'a [u8]) -> Result<Self, TooLong> {
         if value.len() > MAX {
-            Err(TooLong { len: value.len(), max: MAX })
+            Err(TooLong {
+                len: value.len(),
+                max: MAX,
+            })
         } else {
             Ok(Self(value))
         }

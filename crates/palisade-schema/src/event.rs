@@ -73,6 +73,10 @@ macro_rules! event_kinds {
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         #[non_exhaustive]
+        #[allow(
+            clippy::large_enum_variant,
+            reason = "no heap to box into: SystemInfo's fixed-capacity interface list makes it the largest variant"
+        )]
         pub enum EventBody<'a> {
             $(
                 $(#[$doc])*

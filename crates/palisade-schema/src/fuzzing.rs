@@ -8,6 +8,10 @@ pub fn decode_event(data: &[u8]) {
     if let Ok(event) = crate::from_bytes::<Event<'_>>(data) {
         let mut buffer = [0u8; MAX_EVENT_LEN];
         let encoded = crate::to_slice(&event, &mut buffer);
-        assert_eq!(encoded.ok().map(|bytes| &*bytes), Some(data), "decoded event re-encodes differently");
+        assert_eq!(
+            encoded.ok().map(|bytes| &*bytes),
+            Some(data),
+            "decoded event re-encodes differently"
+        );
     }
 }

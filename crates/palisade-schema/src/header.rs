@@ -9,8 +9,19 @@ use serde::ser::{Serialize, Serializer};
 ///
 /// The numbering follows OCSF's `severity_id` minus one, so `Info` is 0 here
 /// and 1 in OCSF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Severity {
     /// Routine information.
@@ -111,7 +122,9 @@ impl<'de> Deserialize<'de> for HitCount {
 /// Devices often have no trusted clock, so ordering rests on
 /// (`boot`, `sequence`) and `uptime_ms`; `wall_clock` is optional and says
 /// whether it was synchronized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Header {
     /// Sequence number, starting at 0 at every boot and increasing by one

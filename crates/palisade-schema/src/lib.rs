@@ -95,7 +95,10 @@ pub const MAX_EVENT_LEN: usize = 1536;
 ///
 /// Fails only when `buffer` is too small; a buffer of [`MAX_EVENT_LEN`]
 /// bytes always suffices.
-pub fn to_slice<'b>(event: &Event<'_>, buffer: &'b mut [u8]) -> Result<&'b mut [u8], BufferTooSmall> {
+pub fn to_slice<'b>(
+    event: &Event<'_>,
+    buffer: &'b mut [u8],
+) -> Result<&'b mut [u8], BufferTooSmall> {
     let capacity = buffer.len();
     postcard::to_slice(event, buffer).map_err(|_| BufferTooSmall { capacity })
 }

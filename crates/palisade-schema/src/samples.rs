@@ -23,7 +23,10 @@ pub fn header(index: u64, severity: Severity) -> Header {
         sequence: 1_000 + index,
         boot: 4,
         uptime_ms: 3_600_000 + index * 250,
-        wall_clock: Some(WallClock { unix_ms: 1_796_000_000_000 + index * 250, synchronized: true }),
+        wall_clock: Some(WallClock {
+            unix_ms: 1_796_000_000_000 + index * 250,
+            synchronized: true,
+        }),
         severity,
         hit_count: HitCount::ONE,
         window_ms: 0,
@@ -50,8 +53,14 @@ pub fn body(kind: EventKind) -> EventBody<'static> {
         EventKind::NetworkConnection => EventBody::NetworkConnection(NetworkConnection {
             protocol: Protocol::Tcp,
             direction: Direction::Outbound,
-            local: SocketAddress { ip: LAN_DEVICE, port: 51_234 },
-            remote: SocketAddress { ip: LAN_GATEWAY, port: 7_443 },
+            local: SocketAddress {
+                ip: LAN_DEVICE,
+                port: 51_234,
+            },
+            remote: SocketAddress {
+                ip: LAN_GATEWAY,
+                port: 7_443,
+            },
             pid: Some(4211),
             executable: Some(text("/opt/pump/bin/dosing-service")),
             bytes_in: 18_432,
@@ -59,13 +68,19 @@ pub fn body(kind: EventKind) -> EventBody<'static> {
         }),
         EventKind::ListeningPortOpened => EventBody::ListeningPortOpened(ListeningPort {
             protocol: Protocol::Tcp,
-            local: SocketAddress { ip: IpAddress::V4([0, 0, 0, 0]), port: 22 },
+            local: SocketAddress {
+                ip: IpAddress::V4([0, 0, 0, 0]),
+                port: 22,
+            },
             pid: Some(612),
             executable: Some(text("/usr/sbin/sshd")),
         }),
         EventKind::ListeningPortClosed => EventBody::ListeningPortClosed(ListeningPort {
             protocol: Protocol::Udp,
-            local: SocketAddress { ip: IpAddress::V6([0; 16]), port: 5_353 },
+            local: SocketAddress {
+                ip: IpAddress::V6([0; 16]),
+                port: 5_353,
+            },
             pid: None,
             executable: None,
         }),
@@ -141,11 +156,17 @@ pub fn body(kind: EventKind) -> EventBody<'static> {
             sha256: Some([0xab; 32]),
         }),
         EventKind::UnknownDevice => EventBody::UnknownDevice(UnknownDevice {
-            peer: SocketAddress { ip: IpAddress::V4([10, 20, 7, 3]), port: 40_112 },
+            peer: SocketAddress {
+                ip: IpAddress::V4([10, 20, 7, 3]),
+                port: 40_112,
+            },
             claimed_device_id: Some(DeviceId([0x5a; 16])),
         }),
         EventKind::CredentialRejected => EventBody::CredentialRejected(CredentialRejected {
-            peer: Some(SocketAddress { ip: IpAddress::V4([10, 20, 7, 4]), port: 40_113 }),
+            peer: Some(SocketAddress {
+                ip: IpAddress::V4([10, 20, 7, 4]),
+                port: 40_113,
+            }),
             device_id: Some(DeviceId([0x6b; 16])),
             serial: Some(90_210),
             reason: CredentialRejectReason::Expired,
@@ -160,14 +181,20 @@ pub fn body(kind: EventKind) -> EventBody<'static> {
         EventKind::RemoteSessionStarted => EventBody::RemoteSessionStarted(RemoteSession {
             session_id: text("ssh-4212"),
             user: text("biomed"),
-            source: Some(SocketAddress { ip: IpAddress::V4([10, 20, 9, 2]), port: 52_001 }),
+            source: Some(SocketAddress {
+                ip: IpAddress::V4([10, 20, 9, 2]),
+                port: 52_001,
+            }),
             protocol: text("ssh"),
             duration_ms: 0,
         }),
         EventKind::RemoteSessionEnded => EventBody::RemoteSessionEnded(RemoteSession {
             session_id: text("ssh-4212"),
             user: text("biomed"),
-            source: Some(SocketAddress { ip: IpAddress::V4([10, 20, 9, 2]), port: 52_001 }),
+            source: Some(SocketAddress {
+                ip: IpAddress::V4([10, 20, 9, 2]),
+                port: 52_001,
+            }),
             protocol: text("ssh"),
             duration_ms: 754_000,
         }),
@@ -199,7 +226,10 @@ pub fn body(kind: EventKind) -> EventBody<'static> {
             reason: text("permission denied; run the agent with read access to /var/log/btmp"),
         }),
         EventKind::ProtocolViolation => EventBody::ProtocolViolation(ProtocolViolation {
-            peer: Some(SocketAddress { ip: IpAddress::V4([10, 20, 7, 9]), port: 40_200 }),
+            peer: Some(SocketAddress {
+                ip: IpAddress::V4([10, 20, 7, 9]),
+                port: 40_200,
+            }),
             device_id: None,
             reason: ProtocolViolationReason::OversizedFrame,
         }),
@@ -210,18 +240,20 @@ pub fn body(kind: EventKind) -> EventBody<'static> {
         }),
         EventKind::Telemetry => EventBody::Telemetry(Telemetry {
             channel: 3,
-            data: Bytes::new(&[0x01, 0x02, 0x00, 0x7f, 0x40, 0x49, 0x0f, 0xdb])
-                .unwrap_or_default(),
+            data: Bytes::new(&[0x01, 0x02, 0x00, 0x7f, 0x40, 0x49, 0x0f, 0xdb]).unwrap_or_default(),
         }),
     }
 }
 
 /// One sample event of every kind, in tag order.
 pub fn one_of_each() -> impl Iterator<Item = Event<'static>> {
-    EventKind::ALL.iter().enumerate().map(|(index, &kind)| Event {
-        header: header(index as u64, default_severity(kind)),
-        body: body(kind),
-    })
+    EventKind::ALL
+        .iter()
+        .enumerate()
+        .map(|(index, &kind)| Event {
+            header: header(index as u64, default_severity(kind)),
+            body: body(kind),
+        })
 }
 
 fn default_severity(kind: EventKind) -> Severity {
@@ -277,6 +309,9 @@ pub fn mixed_batch() -> impl Iterator<Item = Event<'static>> {
     ];
     (0..64u64).map(|index| {
         let kind = PATTERN[(index % 32) as usize];
-        Event { header: header(index, default_severity(kind)), body: body(kind) }
+        Event {
+            header: header(index, default_severity(kind)),
+            body: body(kind),
+        }
     })
 }

@@ -130,13 +130,19 @@ pub struct SocketAddress {
 impl SocketAddress {
     /// Builds a socket address from its parts.
     pub fn new(ip: impl Into<IpAddress>, port: u16) -> Self {
-        Self { ip: ip.into(), port }
+        Self {
+            ip: ip.into(),
+            port,
+        }
     }
 }
 
 impl From<SocketAddr> for SocketAddress {
     fn from(value: SocketAddr) -> Self {
-        Self { ip: value.ip().into(), port: value.port() }
+        Self {
+            ip: value.ip().into(),
+            port: value.port(),
+        }
     }
 }
 

@@ -33,7 +33,10 @@ fn filled(len: usize) -> String {
 }
 
 fn event(body: EventBody<'_>) -> Event<'_> {
-    Event { header: samples::header(0, Severity::Info), body }
+    Event {
+        header: samples::header(0, Severity::Info),
+        body,
+    }
 }
 
 /// Checks one string field: `build` puts its argument into the field under test.
@@ -43,22 +46,35 @@ fn check_string_field<const MAX: usize>(
 ) {
     let at_max = filled(MAX);
     let over = filled(MAX + 1);
-    assert!(Str::<MAX>::new(&at_max).is_ok(), "{field}: {MAX} bytes accepted when building");
+    assert!(
+        Str::<MAX>::new(&at_max).is_ok(),
+        "{field}: {MAX} bytes accepted when building"
+    );
     assert_eq!(
         Str::<MAX>::new(&over),
-        Err(TooLong { len: MAX + 1, max: MAX }),
+        Err(TooLong {
+            len: MAX + 1,
+            max: MAX
+        }),
         "{field}: {} bytes rejected when building",
         MAX + 1
     );
 
     let bytes = encode(&event(build(Str::new(&at_max).expect("at max"))));
     let decoded: Event<'_> = from_bytes(&bytes).unwrap_or_else(|e| panic!("{field}: {e}"));
-    assert_eq!(decoded, event(build(Str::new(&at_max).expect("at max"))), "{field}");
+    assert_eq!(
+        decoded,
+        event(build(Str::new(&at_max).expect("at max"))),
+        "{field}"
+    );
 
     let grown = grow_fill_run(&bytes, MAX);
     assert_eq!(
         from_bytes::<Event<'_>>(&grown),
-        Err(DecodeError::TooLong { len: MAX + 1, max: MAX }),
+        Err(DecodeError::TooLong {
+            len: MAX + 1,
+            max: MAX
+        }),
         "{field}: {} bytes rejected when decoding",
         MAX + 1
     );
@@ -161,14 +177,26 @@ fn telemetry_limit_at_boundary() {
     let at_max = vec![FILL; MAX];
     let over = vec![FILL; MAX + 1];
     assert!(Bytes::<MAX>::new(&at_max).is_ok());
-    assert_eq!(Bytes::<MAX>::new(&over), Err(TooLong { len: MAX + 1, max: MAX }));
+    assert_eq!(
+        Bytes::<MAX>::new(&over),
+        Err(TooLong {
+            len: MAX + 1,
+            max: MAX
+        })
+    );
 
     let body = |data| EventBody::Telemetry(Telemetry { channel: 9, data });
     let bytes = encode(&event(body(Bytes::new(&at_max).expect("at max"))));
-    assert!(from_bytes::<Event<'_>>(&bytes).is_ok(), "{MAX} bytes decode");
+    assert!(
+        from_bytes::<Event<'_>>(&bytes).is_ok(),
+        "{MAX} bytes decode"
+    );
     assert_eq!(
         from_bytes::<Event<'_>>(&grow_fill_run(&bytes, MAX)),
-        Err(DecodeError::TooLong { len: MAX + 1, max: MAX })
+        Err(DecodeError::TooLong {
+            len: MAX + 1,
+            max: MAX
+        })
     );
 }
 
@@ -198,12 +226,17 @@ fn system_info_bytes(interfaces: usize, addresses: usize) -> Vec<u8> {
 fn interface_count_at_boundary() {
     let at_max = system_info_bytes(limits::INTERFACES, 1);
     let decoded: Event<'_> = from_bytes(&at_max).expect("max interfaces decode");
-    let EventBody::SystemInfo(info) = decoded.body else { panic!("not system info") };
+    let EventBody::SystemInfo(info) = decoded.body else {
+        panic!("not system info")
+    };
     assert_eq!(info.interfaces.len(), limits::INTERFACES);
 
     let over = system_info_bytes(limits::INTERFACES + 1, 1);
     assert!(
-        matches!(from_bytes::<Event<'_>>(&over), Err(DecodeError::TooLong { .. })),
+        matches!(
+            from_bytes::<Event<'_>>(&over),
+            Err(DecodeError::TooLong { .. })
+        ),
         "{} interfaces rejected",
         limits::INTERFACES + 1
     );
@@ -212,11 +245,17 @@ fn interface_count_at_boundary() {
 #[test]
 fn address_count_at_boundary() {
     let at_max = system_info_bytes(1, limits::ADDRESSES_PER_INTERFACE);
-    assert!(from_bytes::<Event<'_>>(&at_max).is_ok(), "max addresses decode");
+    assert!(
+        from_bytes::<Event<'_>>(&at_max).is_ok(),
+        "max addresses decode"
+    );
 
     let over = system_info_bytes(1, limits::ADDRESSES_PER_INTERFACE + 1);
     assert!(
-        matches!(from_bytes::<Event<'_>>(&over), Err(DecodeError::TooLong { .. })),
+        matches!(
+            from_bytes::<Event<'_>>(&over),
+            Err(DecodeError::TooLong { .. })
+        ),
         "{} addresses rejected",
         limits::ADDRESSES_PER_INTERFACE + 1
     );
@@ -258,7 +297,10 @@ fn s<const MAX: usize>(pool: &str) -> Str<'_, MAX> {
 /// at its limit, every number at its widest varint.
 fn largest_body(kind: EventKind, pool: &str) -> EventBody<'_> {
     let wide_ip = IpAddress::V6([0xff; 16]);
-    let wide_socket = SocketAddress { ip: wide_ip, port: u16::MAX };
+    let wide_socket = SocketAddress {
+        ip: wide_ip,
+        port: u16::MAX,
+    };
     match kind {
         EventKind::ProcessStarted => EventBody::ProcessStarted(ProcessStarted {
             pid: u32::MAX,
@@ -328,7 +370,11 @@ fn largest_body(kind: EventKind, pool: &str) -> EventBody<'_> {
             while !interfaces.is_full() {
                 let mut addresses = heapless::Vec::new();
                 while addresses.push(wide_ip).is_ok() {}
-                let interface = NetworkInterface { name: s(pool), mac: Some([0xff; 6]), addresses };
+                let interface = NetworkInterface {
+                    name: s(pool),
+                    mac: Some([0xff; 6]),
+                    addresses,
+                };
                 assert!(interfaces.push(interface).is_ok());
             }
             EventBody::SystemInfo(SystemInfo {
@@ -446,20 +492,33 @@ fn max_event_len_bounds_every_kind() {
         sequence: u64::MAX,
         boot: u32::MAX,
         uptime_ms: u64::MAX,
-        wall_clock: Some(WallClock { unix_ms: u64::MAX, synchronized: true }),
+        wall_clock: Some(WallClock {
+            unix_ms: u64::MAX,
+            synchronized: true,
+        }),
         severity: Severity::Critical,
         hit_count: HitCount::new(u32::MAX).expect("non-zero"),
         window_ms: u32::MAX,
     };
     let mut largest = 0;
     for &kind in EventKind::ALL {
-        let event = Event { header, body: largest_body(kind, &pool) };
+        let event = Event {
+            header,
+            body: largest_body(kind, &pool),
+        };
         let bytes = encode(&event);
-        assert!(bytes.len() <= MAX_EVENT_LEN, "{kind:?} encodes to {} bytes", bytes.len());
+        assert!(
+            bytes.len() <= MAX_EVENT_LEN,
+            "{kind:?} encodes to {} bytes",
+            bytes.len()
+        );
         let decoded: Event<'_> = from_bytes(&bytes).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(decoded, event);
         largest = largest.max(bytes.len());
     }
     // Keep the bound tight enough to be useful for buffer sizing.
-    assert!(largest + 128 > MAX_EVENT_LEN, "MAX_EVENT_LEN is {MAX_EVENT_LEN}, largest {largest}");
+    assert!(
+        largest + 128 > MAX_EVENT_LEN,
+        "MAX_EVENT_LEN is {MAX_EVENT_LEN}, largest {largest}"
+    );
 }

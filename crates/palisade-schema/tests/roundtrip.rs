@@ -21,7 +21,12 @@ fn material() -> impl Strategy<Value = Material> {
         proptest::collection::vec(".{0,80}", 8),
         proptest::collection::vec(any::<bool>(), 8),
     )
-        .prop_map(|(kind, numbers, strings, flags)| Material { kind, numbers, strings, flags })
+        .prop_map(|(kind, numbers, strings, flags)| Material {
+            kind,
+            numbers,
+            strings,
+            flags,
+        })
 }
 
 struct Picker<'m> {
@@ -59,23 +64,39 @@ impl<'m> Picker<'m> {
         }
     }
     fn socket(&mut self) -> SocketAddress {
-        SocketAddress { ip: self.ip(), port: self.n() as u16 }
+        SocketAddress {
+            ip: self.ip(),
+            port: self.n() as u16,
+        }
     }
     fn severity(&mut self) -> Severity {
-        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical]
-            [(self.n() % 5) as usize]
+        [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ][(self.n() % 5) as usize]
     }
 }
 
 fn build(material: &Material) -> Event<'_> {
-    let mut p = Picker { material, number: 0, string: 0, flag: 0 };
+    let mut p = Picker {
+        material,
+        number: 0,
+        string: 0,
+        flag: 0,
+    };
     let kind = EventKind::ALL[material.kind];
     let header = Header {
         sequence: p.n(),
         boot: p.n() as u32,
         uptime_ms: p.n(),
         wall_clock: {
-            let wall = WallClock { unix_ms: p.n(), synchronized: p.b() };
+            let wall = WallClock {
+                unix_ms: p.n(),
+                synchronized: p.b(),
+            };
             p.opt(wall)
         },
         severity: p.severity(),
@@ -93,7 +114,8 @@ fn build(material: &Material) -> Event<'_> {
             },
             executable: p.s(),
             command_line: p.s(),
-            start_kind: [StartKind::Fork, StartKind::Exec, StartKind::Unknown][(p.n() % 3) as usize],
+            start_kind: [StartKind::Fork, StartKind::Exec, StartKind::Unknown]
+                [(p.n() % 3) as usize],
         }),
         EventKind::ProcessExited => EventBody::ProcessExited(ProcessExited {
             pid: p.n() as u32,
@@ -140,8 +162,12 @@ fn build(material: &Material) -> Event<'_> {
             }
         }
         EventKind::Login => EventBody::Login(Login {
-            action: [LoginAction::Login, LoginAction::Logout, LoginAction::Failed, LoginAction::InvalidUser]
-                [(p.n() % 4) as usize],
+            action: [
+                LoginAction::Login,
+                LoginAction::Logout,
+                LoginAction::Failed,
+                LoginAction::InvalidUser,
+            ][(p.n() % 4) as usize],
             user: p.s(),
             method: [
                 LoginMethod::Password,
@@ -161,7 +187,8 @@ fn build(material: &Material) -> Event<'_> {
         }),
         EventKind::PeripheralAttached | EventKind::PeripheralDetached => {
             let peripheral = Peripheral {
-                bus: [Bus::Usb, Bus::Pci, Bus::Bluetooth, Bus::Serial, Bus::Other][(p.n() % 5) as usize],
+                bus: [Bus::Usb, Bus::Pci, Bus::Bluetooth, Bus::Serial, Bus::Other]
+                    [(p.n() % 5) as usize],
                 vendor_id: p.n() as u16,
                 product_id: p.n() as u16,
                 class: p.n() as u8,
@@ -199,7 +226,11 @@ fn build(material: &Material) -> Event<'_> {
                     let mac = [p.n() as u8; 6];
                     p.opt(mac)
                 };
-                let interface = NetworkInterface { name: p.s(), mac, addresses };
+                let interface = NetworkInterface {
+                    name: p.s(),
+                    mac,
+                    addresses,
+                };
                 assert!(interfaces.push(interface).is_ok());
             }
             EventBody::SystemInfo(SystemInfo {
@@ -221,7 +252,8 @@ fn build(material: &Material) -> Event<'_> {
         }),
         EventKind::BaselineCheck => EventBody::BaselineCheck(BaselineCheck {
             check_id: p.s(),
-            result: [CheckResult::Pass, CheckResult::Fail, CheckResult::Error][(p.n() % 3) as usize],
+            result: [CheckResult::Pass, CheckResult::Fail, CheckResult::Error]
+                [(p.n() % 3) as usize],
             severity: p.severity(),
             description: p.s(),
             remediation: p.s(),
@@ -329,7 +361,8 @@ fn build(material: &Material) -> Event<'_> {
             }
         }
         EventKind::DataRateSample => EventBody::DataRateSample(DataRateSample {
-            direction: [Direction::Inbound, Direction::Outbound, Direction::Unknown][(p.n() % 3) as usize],
+            direction: [Direction::Inbound, Direction::Outbound, Direction::Unknown]
+                [(p.n() % 3) as usize],
             window_ms: p.n() as u32,
             bytes: p.n(),
             messages: p.n(),
@@ -346,7 +379,10 @@ fn build(material: &Material) -> Event<'_> {
             observed: p.n(),
             transition: {
                 let all = EventKind::ALL;
-                let pair = (all[p.n() as usize % all.len()], all[p.n() as usize % all.len()]);
+                let pair = (
+                    all[p.n() as usize % all.len()],
+                    all[p.n() as usize % all.len()],
+                );
                 p.opt(pair)
             },
         }),
@@ -393,8 +429,11 @@ fn build(material: &Material) -> Event<'_> {
         }),
         EventKind::CommandAcknowledged => EventBody::CommandAcknowledged(CommandAcknowledged {
             command_id: p.n(),
-            outcome: [CommandOutcome::Executed, CommandOutcome::Deferred, CommandOutcome::Rejected]
-                [(p.n() % 3) as usize],
+            outcome: [
+                CommandOutcome::Executed,
+                CommandOutcome::Deferred,
+                CommandOutcome::Rejected,
+            ][(p.n() % 3) as usize],
             reason: {
                 let reason = p.s();
                 p.opt(reason)
@@ -402,8 +441,13 @@ fn build(material: &Material) -> Event<'_> {
         }),
         EventKind::Telemetry => EventBody::Telemetry(Telemetry {
             channel: p.n() as u16,
-            data: Bytes::new(material.strings[0].as_bytes().get(..material.strings[0].len().min(limits::TELEMETRY)).unwrap_or_default())
-                .expect("within limit"),
+            data: Bytes::new(
+                material.strings[0]
+                    .as_bytes()
+                    .get(..material.strings[0].len().min(limits::TELEMETRY))
+                    .unwrap_or_default(),
+            )
+            .expect("within limit"),
         }),
         other => panic!("build has no case for {other:?}"),
     };
