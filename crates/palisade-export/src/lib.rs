@@ -62,6 +62,7 @@ pub mod sender;
 mod summary;
 pub mod syslog;
 mod time;
+pub mod vuln;
 
 pub use context::{DeviceInfo, EventContext, Origin, PRODUCT_NAME, VENDOR_NAME};
 pub use finding::{EventRef, Evidence, Finding};
