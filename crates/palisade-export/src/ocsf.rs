@@ -400,6 +400,19 @@ fn device(info: &DeviceInfo) -> Value {
     Value::Object(device)
 }
 
+/// Builds a network endpoint for the device itself, as the target of a
+/// login.
+fn device_endpoint(info: &DeviceInfo) -> Value {
+    let mut endpoint = json!({ "uid": info.id.to_string() });
+    if let Some(hostname) = &info.hostname {
+        endpoint["hostname"] = json!(hostname);
+    }
+    if let Some(ip) = info.ip {
+        endpoint["ip"] = json!(ip.to_string());
+    }
+    endpoint
+}
+
 fn endpoint(address: SocketAddress) -> Value {
     json!({ "ip": address.ip.to_string(), "port": address.port })
 }
@@ -536,6 +549,7 @@ fn fill_body(
         }
         EventBody::Login(l) => {
             object.insert("user".into(), json!({ "name": l.user.as_str() }));
+            object.insert("dst_endpoint".into(), device_endpoint(context.device));
             object.insert("is_remote".into(), json!(l.source.is_some()));
             if let Some(source) = l.source {
                 object.insert("src_endpoint".into(), ip_endpoint(source));
@@ -733,6 +747,7 @@ fn fill_body(
         }
         EventBody::RemoteSessionStarted(s) | EventBody::RemoteSessionEnded(s) => {
             object.insert("user".into(), json!({ "name": s.user.as_str() }));
+            object.insert("dst_endpoint".into(), device_endpoint(context.device));
             object.insert("is_remote".into(), json!(true));
             object.insert("session".into(), json!({ "uid": s.session_id.as_str() }));
             object.insert("service".into(), json!({ "name": s.protocol.as_str() }));
