@@ -25,6 +25,7 @@ pub mod detect;
 pub mod finding;
 pub mod hex_id;
 pub mod inventory;
+pub mod metrics;
 pub mod outbox;
 pub mod response;
 pub mod sink;
