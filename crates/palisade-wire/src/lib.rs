@@ -111,6 +111,8 @@ pub mod cobs;
 mod crc;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod queue;
 mod replay;
 pub mod seal;
