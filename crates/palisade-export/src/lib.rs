@@ -11,6 +11,9 @@
 //! - [`cef`]: ArcSight CEF lines.
 //! - [`cyclonedx`]: CycloneDX 1.5 JSON SBOMs from a device's software
 //!   components.
+//! - [`vuln`]: OSV advisories loaded from a local folder and matched
+//!   against those components, each match becoming a
+//!   `vulnerable_component` finding.
 //!
 //! Events do not carry the id of the device that sent them, so every
 //! exporter takes an [`EventContext`]: the [`DeviceInfo`] the gateway
@@ -19,10 +22,10 @@
 //!
 //! # Limits and failure
 //!
-//! Formatting never fails and never panics: every event kind has a
-//! mapping, and every value, whatever its characters or length, is escaped
-//! so that a syslog or CEF message is exactly one line (see the module
-//! docs for the escaping rules). Values are not shortened; schema events
+//! Formatting never fails and never panics, because every event kind has a
+//! mapping. Every value, whatever its characters or length, is escaped so
+//! that a syslog or CEF message is exactly one line; the module docs give
+//! the escaping rules. Values are not shortened; schema events
 //! bound their own fields (at most 1024 bytes), but finding attributes and
 //! titles have no limit. The UDP sender rejects a message longer than its
 //! datagram limit (8192 bytes by default) with [`sender::SendError::TooLong`];

@@ -1,10 +1,9 @@
 //! Known-vulnerable software: OSV advisories loaded from a local folder,
 //! matched against a device's SBOM components.
 //!
-//! Advisories follow the OSV schema (`https://ossf.github.io/osv-schema/`):
-//! each `affected` entry names a package in an ecosystem and the versions
-//! it affects, as ranges (`introduced`, `fixed`, `last_affected` events)
-//! or as an explicit `versions` list. Withdrawn advisories are ignored.
+//! Advisories follow the OSV schema. Each `affected` entry names a package
+//! in an ecosystem and the versions it affects, as ranges (`introduced`,
+//! `fixed`, `last_affected` events) or as an explicit `versions` list. Withdrawn advisories are ignored.
 //! Nothing is fetched: the gateway loads a folder that an operator keeps
 //! up to date.
 //!
@@ -43,8 +42,7 @@ use crate::finding::{EventRef, Evidence, Finding};
 pub const RULE_ID: &str = "vulnerable_component";
 
 /// Largest advisory file that [`AdvisoryDatabase::load_dir`] reads, in
-/// bytes. OSV files are a few kilobytes; the largest published ones are
-/// below 1 MiB.
+/// bytes. An OSV file holds one advisory and is usually a few kilobytes.
 pub const MAX_ADVISORY_FILE_LEN: u64 = 4 * 1024 * 1024;
 
 /// Largest number of advisory files in one folder.

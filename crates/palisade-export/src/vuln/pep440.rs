@@ -4,7 +4,7 @@
 //! lists: any case, a leading `v`, `alpha`/`beta`/`c`/`pre`/`preview` for
 //! `a`/`b`/`rc`, `rev`/`r` or `-N` for `.postN`, and `-`, `_` or `.` as
 //! separators, or none. The local label (`+…`) takes part in the order as
-//! PEP 440 says: numeric segments above alphanumeric ones.
+//! PEP 440 specifies, with numeric segments above alphanumeric ones.
 
 use std::cmp::Ordering;
 
@@ -175,9 +175,9 @@ fn parse(text: &str) -> Option<Version> {
     })
 }
 
-/// Where the pre-release part puts a version among its release's versions:
-/// a development release without a pre-release sorts before all
-/// pre-releases, and a final or post release after them.
+/// Returns the sort key of the pre-release part. A development release
+/// without a pre-release sorts before all pre-releases, and a final or post
+/// release after them.
 fn pre_key(version: &Version) -> (u8, u8, u64) {
     match version.pre {
         None if version.post.is_none() && version.dev.is_some() => (0, 0, 0),
