@@ -19,8 +19,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use palisade_schema::{
-    CheckResult, DeviceId, Direction, Event, EventBody, EventKind, IpAddress, LoginAction,
-    Protocol, SequenceAnomalyKind, Severity,
+    CheckResult, DataRateSample, DeviceId, Direction, Event, EventBody, EventKind, IpAddress,
+    ListeningPort, Login, LoginAction, Protocol, RemoteSession, SequenceAnomalyKind, Severity,
 };
 
 use crate::config::DetectionConfig;
@@ -68,7 +68,7 @@ struct DeviceTrack {
     events_seen: u64,
     reported_transitions: HashSet<(EventKind, EventKind)>,
     failed_logins: VecDeque<(u32, u64, u32, Evidence)>,
-    sessions: VecDeque<(String, u64, Evidence)>,
+    sessions: VecDeque<(String, Evidence)>,
     rates: HashMap<DirectionKey, Ewma>,
     known_ports: HashSet<(ProtocolKey, u16)>,
     failing_checks: HashSet<String>,
@@ -228,181 +228,37 @@ impl Engine {
                 }
                 track.sessions.push_back((
                     session.session_id.as_str().to_owned(),
-                    event.header.uptime_ms,
                     Evidence::from_event(event),
                 ));
             }
             EventBody::RemoteSessionEnded(session) => {
-                let mut evidence = Vec::new();
-                if let Some(position) = track
-                    .sessions
-                    .iter()
-                    .position(|(id, _, _)| id == session.session_id.as_str())
-                {
-                    if let Some((_, _, started)) = track.sessions.remove(position) {
-                        evidence.push(started);
-                    }
-                }
-                evidence.push(Evidence::from_event(event));
-                let rule = &self.config.remote_session;
-                let duration_secs = session.duration_ms / 1000;
-                if session.duration_ms < rule.min_secs.saturating_mul(1000) {
-                    emit(
-                        RuleId::RemoteSessionShort,
-                        None,
-                        format!(
-                            "remote session {} of user {} via {} lasted {} ms, below the minimum of {} s",
-                            session.session_id,
-                            session.user,
-                            session.protocol,
-                            session.duration_ms,
-                            rule.min_secs
-                        ),
-                        evidence,
-                    );
-                } else if session.duration_ms > rule.max_secs.saturating_mul(1000) {
-                    emit(
-                        RuleId::RemoteSessionLong,
-                        None,
-                        format!(
-                            "remote session {} of user {} via {} lasted {} s, above the maximum of {} s",
-                            session.session_id,
-                            session.user,
-                            session.protocol,
-                            duration_secs,
-                            rule.max_secs
-                        ),
-                        evidence,
-                    );
-                }
+                check_session_end(&self.config, track, session, event, &mut emit);
             }
-            EventBody::DataRateSample(sample) => {
-                if sample.window_ms > 0 {
-                    let rule = self.config.data_rate_anomaly;
-                    let rate = sample.bytes as f64 * 1000.0 / f64::from(sample.window_ms);
-                    let ewma = track.rates.entry(sample.direction.into()).or_default();
-                    let mut anomalous = false;
-                    if ewma.samples >= rule.warmup_samples {
-                        let deviation = ewma
-                            .variance
-                            .sqrt()
-                            .max(ewma.mean * rule.min_relative_deviation)
-                            .max(1.0);
-                        let score = (rate - ewma.mean) / deviation;
-                        if score > rule.threshold_sigma {
-                            emit(
-                                RuleId::DataRateAnomaly,
-                                None,
-                                format!(
-                                    "{:?} data rate of {rate:.0} B/s is {score:.1} standard deviations above the learned mean of {:.0} B/s",
-                                    sample.direction, ewma.mean
-                                ),
-                                vec![Evidence::from_event(event)],
-                            );
-                            anomalous = true;
-                        }
-                    }
-                    // An anomalous sample does not teach the baseline, so a
-                    // long burst keeps firing instead of becoming normal.
-                    if !anomalous {
-                        ewma.update(rate, rule.alpha);
-                    }
-                }
+            EventBody::DataRateSample(sample) if sample.window_ms > 0 => {
+                check_data_rate(&self.config, track, sample, event, &mut emit);
             }
             EventBody::Login(login)
                 if matches!(login.action, LoginAction::Failed | LoginAction::InvalidUser) =>
             {
-                let rule = self.config.brute_force_login;
-                let window_ms = rule.window_secs.saturating_mul(1000);
-                let boot = event.header.boot;
-                let uptime = event.header.uptime_ms;
-                track
-                    .failed_logins
-                    .retain(|(failed_boot, failed_uptime, _, _)| {
-                        *failed_boot == boot
-                            && uptime.saturating_sub(*failed_uptime) < window_ms
-                            && *failed_uptime <= uptime
-                    });
-                track.failed_logins.push_back((
-                    boot,
-                    uptime,
-                    event.header.hit_count.get(),
-                    Evidence::from_event(event),
-                ));
-                let failures: u64 = track
-                    .failed_logins
-                    .iter()
-                    .map(|(_, _, hits, _)| u64::from(*hits))
-                    .sum();
-                if failures >= u64::from(rule.failures) {
-                    let evidence: Vec<Evidence> = track
-                        .failed_logins
-                        .drain(..)
-                        .map(|(_, _, _, evidence)| evidence)
-                        .rev()
-                        .take(MAX_EVIDENCE)
-                        .rev()
-                        .collect();
-                    emit(
-                        RuleId::BruteForceLogin,
-                        None,
-                        format!(
-                            "{failures} failed logins within {} s (threshold {}), latest for user {} from {}",
-                            rule.window_secs,
-                            rule.failures,
-                            login.user,
-                            login.source.map_or_else(
-                                || "a local terminal".to_owned(),
-                                |source| source.to_string()
-                            )
-                        ),
-                        evidence,
-                    );
-                }
+                check_failed_login(&self.config, track, login, event, &mut emit);
             }
             EventBody::ListeningPortOpened(port) => {
-                let rule = &self.config.new_listening_port;
-                let key = (ProtocolKey::from(port.protocol), port.local.port);
-                if !rule.allowed_ports.contains(&port.local.port)
-                    && !track.known_ports.contains(&key)
-                {
-                    if track.events_seen <= rule.learning_events {
-                        if track.known_ports.len() < MAX_KNOWN_PORTS {
-                            track.known_ports.insert(key);
-                        }
-                    } else {
-                        if track.known_ports.len() < MAX_KNOWN_PORTS {
-                            track.known_ports.insert(key);
-                        }
-                        emit(
-                            RuleId::NewListeningPort,
-                            None,
-                            format!(
-                                "new listening {} port {} on {} by {}",
-                                port.protocol.name(),
-                                port.local.port,
-                                port.local.ip,
-                                port.executable
-                                    .map_or("an unknown process", |executable| executable.as_str())
-                            ),
-                            vec![Evidence::from_event(event)],
-                        );
-                    }
-                }
+                check_listening_port(&self.config, track, port, event, &mut emit);
             }
             EventBody::BaselineCheck(check) => {
                 let rule = self.config.baseline_failure;
                 let check_id = check.check_id.as_str();
                 match check.result {
-                    CheckResult::Fail if check.severity >= rule.min_check_severity => {
-                        if track.failing_checks.insert(check_id.to_owned()) {
-                            emit(
-                                RuleId::BaselineFailure,
-                                Some(check.severity),
-                                format!("baseline check {check_id} failed: {}", check.description),
-                                vec![Evidence::from_event(event)],
-                            );
-                        }
+                    CheckResult::Fail
+                        if check.severity >= rule.min_check_severity
+                            && track.failing_checks.insert(check_id.to_owned()) =>
+                    {
+                        emit(
+                            RuleId::BaselineFailure,
+                            Some(check.severity),
+                            format!("baseline check {check_id} failed: {}", check.description),
+                            vec![Evidence::from_event(event)],
+                        );
                     }
                     CheckResult::Pass => {
                         track.failing_checks.remove(check_id);
@@ -587,6 +443,169 @@ fn check_transition(
             previous.name(),
             kind.name()
         ),
+        vec![Evidence::from_event(event)],
+    );
+}
+
+fn check_session_end(
+    config: &DetectionConfig,
+    track: &mut DeviceTrack,
+    session: &RemoteSession<'_>,
+    event: &Event<'_>,
+    emit: &mut Emit<'_>,
+) {
+    let mut evidence = Vec::new();
+    if let Some(position) = track
+        .sessions
+        .iter()
+        .position(|(id, _)| id == session.session_id.as_str())
+        && let Some((_, started)) = track.sessions.remove(position)
+    {
+        evidence.push(started);
+    }
+    evidence.push(Evidence::from_event(event));
+    let rule = &config.remote_session;
+    if session.duration_ms < rule.min_secs.saturating_mul(1000) {
+        let summary = format!(
+            "remote session {} of user {} via {} lasted {} ms, below the minimum of {} s",
+            session.session_id, session.user, session.protocol, session.duration_ms, rule.min_secs
+        );
+        emit(RuleId::RemoteSessionShort, None, summary, evidence);
+    } else if session.duration_ms > rule.max_secs.saturating_mul(1000) {
+        let summary = format!(
+            "remote session {} of user {} via {} lasted {} s, above the maximum of {} s",
+            session.session_id,
+            session.user,
+            session.protocol,
+            session.duration_ms / 1000,
+            rule.max_secs
+        );
+        emit(RuleId::RemoteSessionLong, None, summary, evidence);
+    }
+}
+
+/// Scores a data-rate sample against the EWMA of its direction. Only rates
+/// above the mean fire (exfiltration and floods); a quieter device does not.
+fn check_data_rate(
+    config: &DetectionConfig,
+    track: &mut DeviceTrack,
+    sample: &DataRateSample,
+    event: &Event<'_>,
+    emit: &mut Emit<'_>,
+) {
+    let rule = config.data_rate_anomaly;
+    let rate = sample.bytes as f64 * 1000.0 / f64::from(sample.window_ms);
+    let ewma = track.rates.entry(sample.direction.into()).or_default();
+    if ewma.samples >= rule.warmup_samples {
+        let deviation = ewma
+            .variance
+            .sqrt()
+            .max(ewma.mean * rule.min_relative_deviation)
+            .max(1.0);
+        let score = (rate - ewma.mean) / deviation;
+        if score > rule.threshold_sigma {
+            let summary = format!(
+                "{:?} data rate of {rate:.0} B/s is {score:.1} standard deviations above the learned mean of {:.0} B/s",
+                sample.direction, ewma.mean
+            );
+            emit(
+                RuleId::DataRateAnomaly,
+                None,
+                summary,
+                vec![Evidence::from_event(event)],
+            );
+            // An anomalous sample does not teach the baseline, so a long
+            // burst keeps firing instead of becoming normal.
+            return;
+        }
+    }
+    ewma.update(rate, rule.alpha);
+}
+
+/// Counts failed logins (with their hit counts) in a sliding window of
+/// device uptime; a reboot empties the window.
+fn check_failed_login(
+    config: &DetectionConfig,
+    track: &mut DeviceTrack,
+    login: &Login<'_>,
+    event: &Event<'_>,
+    emit: &mut Emit<'_>,
+) {
+    let rule = config.brute_force_login;
+    let window_ms = rule.window_secs.saturating_mul(1000);
+    let boot = event.header.boot;
+    let uptime = event.header.uptime_ms;
+    track
+        .failed_logins
+        .retain(|(failed_boot, failed_uptime, _, _)| {
+            *failed_boot == boot && *failed_uptime <= uptime && uptime - *failed_uptime < window_ms
+        });
+    track.failed_logins.push_back((
+        boot,
+        uptime,
+        event.header.hit_count.get(),
+        Evidence::from_event(event),
+    ));
+    let failures: u64 = track
+        .failed_logins
+        .iter()
+        .map(|(_, _, hits, _)| u64::from(*hits))
+        .sum();
+    if failures < u64::from(rule.failures) {
+        return;
+    }
+    // The newest failures are kept as evidence; the window starts over.
+    let evidence: Vec<Evidence> = track
+        .failed_logins
+        .drain(..)
+        .map(|(_, _, _, evidence)| evidence)
+        .rev()
+        .take(MAX_EVIDENCE)
+        .rev()
+        .collect();
+    let source = login.source.map_or_else(
+        || "a local terminal".to_owned(),
+        |source| source.to_string(),
+    );
+    let summary = format!(
+        "{failures} failed logins within {} s (threshold {}), latest for user {} from {source}",
+        rule.window_secs, rule.failures, login.user
+    );
+    emit(RuleId::BruteForceLogin, None, summary, evidence);
+}
+
+/// Learns the ports a device opens during its first `learning_events`
+/// events; a port opened later for the first time fires once.
+fn check_listening_port(
+    config: &DetectionConfig,
+    track: &mut DeviceTrack,
+    port: &ListeningPort<'_>,
+    event: &Event<'_>,
+    emit: &mut Emit<'_>,
+) {
+    let rule = &config.new_listening_port;
+    let key = (ProtocolKey::from(port.protocol), port.local.port);
+    if rule.allowed_ports.contains(&port.local.port) || track.known_ports.contains(&key) {
+        return;
+    }
+    if track.known_ports.len() < MAX_KNOWN_PORTS {
+        track.known_ports.insert(key);
+    }
+    if track.events_seen <= rule.learning_events {
+        return;
+    }
+    let summary = format!(
+        "new listening {} port {} on {} by {}",
+        port.protocol.name(),
+        port.local.port,
+        port.local.ip,
+        port.executable
+            .map_or("an unknown process", |executable| executable.as_str())
+    );
+    emit(
+        RuleId::NewListeningPort,
+        None,
+        summary,
         vec![Evidence::from_event(event)],
     );
 }

@@ -232,10 +232,8 @@ impl Inventory {
         {
             return Ok(AdmissionOutcome::Revoked);
         }
-        if let Some(state) = self.state(admission.device)? {
-            if state == DeviceState::Revoked {
-                return Ok(AdmissionOutcome::Revoked);
-            }
+        if self.state(admission.device)? == Some(DeviceState::Revoked) {
+            return Ok(AdmissionOutcome::Revoked);
         }
         let time = to_sql_u64(admission.time_unix_ms);
         self.connection
