@@ -1,0 +1,173 @@
+//! Starts and stops real mosquitto brokers on 127.0.0.1 for the MQTT tests.
+//!
+//! Each broker gets a free port, a configuration written into its own
+//! temporary folder (based on `examples/mosquitto-lossless.conf`) and a
+//! persistence folder there. Brokers are stopped by the process id this file
+//! spawned, never by name.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LOSSLESS_CONFIG: &str = include_str!("../../examples/mosquitto-lossless.conf");
+
+/// A mosquitto process started by a test.
+pub struct Broker {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// Finds the broker binary: `MOSQUITTO` if set, else the Debian path, else
+/// `mosquitto` on the PATH.
+fn binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MOSQUITTO") {
+        return Some(PathBuf::from(path));
+    }
+    let debian = Path::new("/usr/sbin/mosquitto");
+    if debian.exists() {
+        return Some(debian.to_path_buf());
+    }
+    let found = Command::new("mosquitto")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    found.then(|| PathBuf::from("mosquitto"))
+}
+
+/// Starts a broker, or explains why it cannot. With `MOSQUITTO_REQUIRED=1`
+/// a broker that cannot start fails the test; without it the test is
+/// skipped with the printed reason.
+pub fn start_or_skip(test: &str) -> Option<Broker> {
+    match Broker::start() {
+        Ok(broker) => Some(broker),
+        Err(reason) => {
+            let required = std::env::var("MOSQUITTO_REQUIRED").is_ok_and(|v| v == "1");
+            assert!(!required, "{test}: MOSQUITTO_REQUIRED=1 but no broker could start: {reason}");
+            eprintln!("{test}: skipped, no mosquitto broker: {reason}");
+            None
+        }
+    }
+}
+
+impl Broker {
+    /// Starts a broker with persistence on a free loopback port.
+    pub fn start() -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
+        let port = free_port().map_err(|e| format!("free port: {e}"))?;
+        let mut config = String::new();
+        for line in LOSSLESS_CONFIG.lines() {
+            let key = line.split_whitespace().next().unwrap_or("");
+            if !matches!(key, "listener" | "persistence_location") {
+                config.push_str(line);
+                config.push('\n');
+            }
+        }
+        let persistence = dir.path().join("db");
+        std::fs::create_dir_all(&persistence).map_err(|e| format!("persistence folder: {e}"))?;
+        config.push_str(&format!(
+            "listener {port} 127.0.0.1\npersistence_location {}/\nlog_dest file {}\n",
+            persistence.display(),
+            dir.path().join("broker.log").display()
+        ));
+        // Started as root, mosquitto switches to the `mosquitto` user, which
+        // cannot write into this test's temporary folder; `user root` keeps it
+        // as it is. The option has no effect for other users.
+        if running_as_root() {
+            config.push_str("user root\n");
+        }
+        std::fs::write(dir.path().join("mosquitto.conf"), config)
+            .map_err(|e| format!("writing configuration: {e}"))?;
+        let mut broker = Self {
+            child: None,
+            port,
+            dir,
+        };
+        broker.spawn()?;
+        Ok(broker)
+    }
+
+    /// Port the broker listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let binary = binary().ok_or("mosquitto binary not found (install the mosquitto package)")?;
+        let child = Command::new(&binary)
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawning {}: {e}", binary.display()))?;
+        self.child = Some(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let log = std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default();
+                return Err(format!("mosquitto exited with {status}; log: {log}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stop();
+        Err(format!("mosquitto did not accept connections on port {} within 10 s", self.port))
+    }
+
+    /// Stops the broker with SIGTERM, so that it writes its database, and
+    /// waits for it to exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Stops the broker and starts it again on the same port with the same
+    /// persistence folder.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        self.spawn()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+}
