@@ -44,3 +44,16 @@ extern crate std;
 
 #[cfg(feature = "linux")]
 pub mod linux;
+
+mod agent;
+pub mod clock;
+pub mod command;
+pub mod link;
+#[cfg(feature = "std")]
+pub mod peer;
+pub mod persist;
+
+pub use agent::{
+    Agent, AgentConfig, AgentError, Counters, Device, EventSink, EventSource, FRAME_BUFFER_LEN,
+    MAX_DEFERRED_COMMANDS, NoSnapshots, PollStatus, SENDER_WINDOW, SnapshotKind, SnapshotSource,
+};

@@ -1,0 +1,216 @@
+//! The link the agent sends frames over, and the message kinds it adds to
+//! the transport's DATA and ACK messages.
+//!
+//! # Session protocol
+//!
+//! Every frame is a palisade-transport frame (a palisade-wire frame whose
+//! payload is one transport message). The handshake of palisade-credential
+//! runs first, in checksummed frames, as application messages:
+//!
+//! ```text
+//! device                                             gateway
+//!   [0x80 | handshake message 1]   (record 0)  ->
+//!                           <-  [0x81 | handshake message 2]
+//!                           or  [0x83 | reject code u8]
+//!   [0x82 | handshake message 3]   (record 1)  ->
+//! ```
+//!
+//! After message 3 both directions use sealed frames under the session keys,
+//! numbered from record 0 in each direction. The device sends DATA messages
+//! (one postcard-encoded event per record, with the boot counter and the
+//! store-and-forward queue's sequence number); the gateway answers with ACK
+//! messages and sends signed commands as application messages of kind
+//! [`KIND_COMMAND`]. The device answers every command with events
+//! (`command_acknowledged`, and `command_rejected` when it is unauthorized).
+
+/// Application message kind of handshake message 1 (device to gateway).
+pub const KIND_HANDSHAKE_MSG1: u8 = 0x80;
+/// Application message kind of handshake message 2 (gateway to device).
+pub const KIND_HANDSHAKE_MSG2: u8 = 0x81;
+/// Application message kind of handshake message 3 (device to gateway).
+pub const KIND_HANDSHAKE_MSG3: u8 = 0x82;
+/// Application message kind of a handshake rejection (gateway to device);
+/// the body is one byte, the credential crate's `RejectReason::code`.
+pub const KIND_HANDSHAKE_REJECTED: u8 = 0x83;
+/// Application message kind of a signed command (gateway to device).
+pub const KIND_COMMAND: u8 = 0x90;
+
+/// A link that moves whole frames.
+pub trait Link {
+    /// Error of the link; the agent drops the session on any error.
+    type Error: core::fmt::Debug;
+
+    /// Sends one frame.
+    fn send(&mut self, frame: &[u8]) -> Result<(), Self::Error>;
+
+    /// Receives one frame into `buffer` and returns its length, or `None`
+    /// when no frame arrived within the link's receive timeout. A frame
+    /// longer than `buffer` is an error.
+    fn recv(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Self::Error>;
+}
+
+impl<L: Link + ?Sized> Link for &mut L {
+    type Error = L::Error;
+
+    fn send(&mut self, frame: &[u8]) -> Result<(), Self::Error> {
+        (**self).send(frame)
+    }
+
+    fn recv(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        (**self).recv(buffer)
+    }
+}
+
+/// Error of a [`TransportLink`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportLinkError<E: core::fmt::Debug> {
+    /// The framed link failed.
+    #[error(transparent)]
+    Link(palisade_transport::link::LinkError<E>),
+    /// A received frame is longer than the agent's receive buffer.
+    #[error("received frame of {len} bytes exceeds the {capacity}-byte receive buffer")]
+    FrameTooLong {
+        /// Length of the frame.
+        len: usize,
+        /// Capacity of the buffer.
+        capacity: usize,
+    },
+}
+
+/// A palisade-transport [`FramedLink`](palisade_transport::link::FramedLink)
+/// (COBS on a UART, length-prefixed on TCP) with the clock that bounds its
+/// receive timeout, as a [`Link`].
+#[derive(Debug)]
+pub struct TransportLink<'b, T, C> {
+    link: palisade_transport::link::FramedLink<'b, T>,
+    clock: C,
+}
+
+impl<'b, T, C> TransportLink<'b, T, C>
+where
+    T: palisade_transport::link::BoundedRead + embedded_io::Write,
+    C: palisade_transport::Clock,
+{
+    /// Wraps `link`; `clock` measures its frame timeout.
+    pub fn new(link: palisade_transport::link::FramedLink<'b, T>, clock: C) -> Self {
+        Self { link, clock }
+    }
+
+    /// Returns the framed link.
+    pub fn get_mut(&mut self) -> &mut palisade_transport::link::FramedLink<'b, T> {
+        &mut self.link
+    }
+}
+
+impl<T, C> Link for TransportLink<'_, T, C>
+where
+    T: palisade_transport::link::BoundedRead + embedded_io::Write,
+    C: palisade_transport::Clock,
+{
+    type Error = TransportLinkError<T::Error>;
+
+    fn send(&mut self, frame: &[u8]) -> Result<(), Self::Error> {
+        self.link.send(frame).map_err(TransportLinkError::Link)
+    }
+
+    fn recv(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        use palisade_transport::link::LinkError;
+        match self.link.recv(&self.clock) {
+            Ok(frame) => {
+                let Some(target) = buffer.get_mut(..frame.len()) else {
+                    return Err(TransportLinkError::FrameTooLong {
+                        len: frame.len(),
+                        capacity: buffer.len(),
+                    });
+                };
+                target.copy_from_slice(frame);
+                Ok(Some(frame.len()))
+            }
+            // A timeout between frames is the normal idle case. A timeout in
+            // the middle of a length-prefixed frame leaves the link broken,
+            // and its next call reports that.
+            Err(LinkError::Timeout { .. }) => Ok(None),
+            Err(error) => Err(TransportLinkError::Link(error)),
+        }
+    }
+}
+
+/// One end of an in-process frame link (a pair of channels), for tests and
+/// simulations on a host.
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub struct ChannelLink {
+    tx: std::sync::mpsc::Sender<std::vec::Vec<u8>>,
+    rx: std::sync::mpsc::Receiver<std::vec::Vec<u8>>,
+    timeout: std::time::Duration,
+}
+
+/// Error of a [`ChannelLink`]: the other end was dropped.
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelLinkError {
+    /// The other end was dropped.
+    #[error("the other end of the channel link was dropped")]
+    Closed,
+    /// A frame is longer than the receive buffer.
+    #[error("frame of {len} bytes exceeds the {capacity}-byte receive buffer")]
+    FrameTooLong {
+        /// Length of the frame.
+        len: usize,
+        /// Capacity of the buffer.
+        capacity: usize,
+    },
+}
+
+#[cfg(feature = "std")]
+impl ChannelLink {
+    /// Returns two connected ends; each `recv` waits at most `timeout`.
+    pub fn pair(timeout: std::time::Duration) -> (Self, Self) {
+        let (a_tx, a_rx) = std::sync::mpsc::channel();
+        let (b_tx, b_rx) = std::sync::mpsc::channel();
+        (
+            Self {
+                tx: a_tx,
+                rx: b_rx,
+                timeout,
+            },
+            Self {
+                tx: b_tx,
+                rx: a_rx,
+                timeout,
+            },
+        )
+    }
+}
+
+#[cfg(feature = "std")]
+impl Link for ChannelLink {
+    type Error = ChannelLinkError;
+
+    fn send(&mut self, frame: &[u8]) -> Result<(), Self::Error> {
+        self.tx
+            .send(frame.to_vec())
+            .map_err(|_| ChannelLinkError::Closed)
+    }
+
+    fn recv(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.rx.recv_timeout(self.timeout) {
+            Ok(frame) => {
+                let capacity = buffer.len();
+                let target = buffer
+                    .get_mut(..frame.len())
+                    .ok_or(ChannelLinkError::FrameTooLong {
+                        len: frame.len(),
+                        capacity,
+                    })?;
+                target.copy_from_slice(&frame);
+                Ok(Some(frame.len()))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(ChannelLinkError::Closed),
+        }
+    }
+}
