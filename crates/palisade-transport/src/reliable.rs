@@ -114,10 +114,10 @@ const EMPTY_SLOT: Slot = Slot {
 /// The records themselves stay in the caller's store-and-forward queue; the
 /// sender keeps only their sequence numbers and timers. A record is sent
 /// when it lies below the receiver's credit limit and inside the receive
-/// window ([`WINDOW`] records from the oldest unacknowledged one). The oldest
-/// unacknowledged record may always be in flight, so a receiver that granted
-/// zero credit is probed at the retransmission timeout and a lost
-/// credit update cannot stall the link.
+/// window ([`WINDOW`] records from the oldest unacknowledged one). When the
+/// credit is used up and nothing is in flight, the oldest record goes out as
+/// a probe one retransmission timeout later, so a lost credit update cannot
+/// stall the link.
 #[derive(Debug, Clone)]
 pub struct Sender<const N: usize> {
     boot: u32,
@@ -129,6 +129,9 @@ pub struct Sender<const N: usize> {
     peer_next: u64,
     /// Records below this sequence number may be sent.
     peer_limit: u64,
+    /// When the sender found itself blocked by zero credit with nothing in
+    /// flight; a probe goes out one retransmission timeout later.
+    blocked_since: Option<u64>,
     config: SenderConfig,
     stats: SenderStats,
 }
@@ -148,6 +151,7 @@ impl<const N: usize> Sender<N> {
             next_seq: first_seq,
             peer_next: first_seq,
             peer_limit: first_seq.saturating_add(u64::from(config.initial_credit)),
+            blocked_since: None,
             config,
             stats: SenderStats::default(),
         }
@@ -216,11 +220,13 @@ impl<const N: usize> Sender<N> {
     pub fn poll_transmit(&mut self, now_ms: u64) -> Option<Transmit> {
         let base = self.base();
         let window_end = base.saturating_add(WINDOW);
+        let probe_due = self.probe_due(now_ms);
         for index in 0..self.len {
             let slot = self.slots[index];
             let due = match slot.state {
                 SlotState::Unsent => {
-                    index == 0 || (slot.seq < self.peer_limit && slot.seq < window_end)
+                    (slot.seq < self.peer_limit && slot.seq < window_end)
+                        || (index == 0 && probe_due)
                 }
                 SlotState::InFlight { deadline, .. } => deadline <= now_ms,
             };
@@ -244,6 +250,7 @@ impl<const N: usize> Sender<N> {
                 },
             };
             self.stats.transmitted += 1;
+            self.blocked_since = None;
             if attempts > 1 {
                 self.stats.retransmitted += 1;
             }
@@ -259,6 +266,25 @@ impl<const N: usize> Sender<N> {
         None
     }
 
+    /// Returns whether the oldest record may be sent beyond the credit, as a
+    /// probe: only when nothing is in flight and the credit has been closed
+    /// for a retransmission timeout. Starts that wait when it finds the
+    /// sender blocked.
+    fn probe_due(&mut self, now_ms: u64) -> bool {
+        if self.len == 0 || self.slots[0].seq < self.peer_limit {
+            self.blocked_since = None;
+            return false;
+        }
+        let in_flight = self.slots[..self.len]
+            .iter()
+            .any(|slot| matches!(slot.state, SlotState::InFlight { .. }));
+        if in_flight {
+            return false;
+        }
+        let since = *self.blocked_since.get_or_insert(now_ms);
+        now_ms >= since.saturating_add(u64::from(self.config.initial_rto_ms))
+    }
+
     /// Earliest time, in milliseconds, at which [`poll_transmit`](Self::poll_transmit)
     /// will have something to do; `None` when only an acknowledgement or a
     /// new record can change that.
@@ -268,11 +294,11 @@ impl<const N: usize> Sender<N> {
         for (index, slot) in self.slots[..self.len].iter().enumerate() {
             let at = match slot.state {
                 SlotState::InFlight { deadline, .. } => deadline,
-                SlotState::Unsent
-                    if index == 0 || (slot.seq < self.peer_limit && slot.seq < window_end) =>
-                {
-                    0
-                }
+                SlotState::Unsent if slot.seq < self.peer_limit && slot.seq < window_end => 0,
+                SlotState::Unsent if index == 0 => match self.blocked_since {
+                    Some(since) => since.saturating_add(u64::from(self.config.initial_rto_ms)),
+                    None => 0,
+                },
                 SlotState::Unsent => continue,
             };
             earliest = Some(earliest.map_or(at, |e| e.min(at)));

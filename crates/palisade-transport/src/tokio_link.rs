@@ -37,11 +37,14 @@ pub struct TokioLink<S> {
     start: usize,
     end: usize,
     cobs: CobsDecoder,
+    /// Declared length and bytes received of a length-prefixed frame that
+    /// a cancelled `recv` left unfinished.
+    partial: Option<(usize, usize)>,
     broken: bool,
     stats: LinkStats,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> TokioLink<S> {
+impl<S> TokioLink<S> {
     /// Wraps `io`. Buffers grow to the largest frame seen, never beyond
     /// `config.max_frame` (plus the COBS overhead when sending).
     pub fn new(io: S, config: LinkConfig) -> Self {
@@ -54,6 +57,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TokioLink<S> {
             start: 0,
             end: 0,
             cobs: CobsDecoder::new(config.max_frame),
+            partial: None,
             broken: false,
             stats: LinkStats::default(),
         }
@@ -74,6 +78,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TokioLink<S> {
         self.io
     }
 
+    fn timeout_error(&self, mid_frame: bool) -> LinkError<io::Error> {
+        LinkError::Timeout {
+            timeout_ms: self.config.frame_timeout_ms,
+            mid_frame,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> TokioLink<S> {
     /// Sends one frame; the whole write and flush must finish within the
     /// frame timeout.
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), LinkError<io::Error>> {
@@ -125,7 +138,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TokioLink<S> {
         }
     }
 
+}
+
+impl<S: AsyncRead + Unpin> TokioLink<S> {
     /// Receives the next frame, waiting at most the frame timeout.
+    ///
+    /// Cancellation safe: when the future is dropped (in `select!`, for
+    /// example) the bytes read so far stay in the link and the next call
+    /// continues the same frame.
     pub async fn recv(&mut self) -> Result<&[u8], LinkError<io::Error>> {
         if self.broken {
             return Err(LinkError::Broken);
@@ -140,38 +160,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TokioLink<S> {
     }
 
     async fn recv_prefixed(&mut self, deadline: Instant) -> Result<usize, LinkError<io::Error>> {
-        while self.end - self.start < LENGTH_PREFIX_LEN {
-            let mid_frame = self.end > self.start;
-            self.fill(deadline, mid_frame).await?;
-        }
-        let mut prefix = [0u8; LENGTH_PREFIX_LEN];
-        prefix.copy_from_slice(&self.staging[self.start..self.start + LENGTH_PREFIX_LEN]);
-        self.start += LENGTH_PREFIX_LEN;
-        let declared = u32::from_be_bytes(prefix) as usize;
-        // Checked before the buffer grows.
-        if declared > self.config.max_frame {
-            self.broken = true;
-            return Err(LinkError::Framing(FramingError::TooLarge {
-                len: declared,
-                max: self.config.max_frame,
-            }));
-        }
-        if declared == 0 {
-            self.broken = true;
-            return Err(LinkError::Framing(FramingError::Empty));
-        }
-        self.rx.resize(declared, 0);
-        let staged = (self.end - self.start).min(declared);
-        self.rx[..staged].copy_from_slice(&self.staging[self.start..self.start + staged]);
-        self.start += staged;
-        let mut filled = staged;
+        let (declared, mut filled) = match self.partial {
+            Some(partial) => partial,
+            None => {
+                while self.end - self.start < LENGTH_PREFIX_LEN {
+                    let mid_frame = self.end > self.start;
+                    self.fill(deadline, mid_frame).await?;
+                }
+                let mut prefix = [0u8; LENGTH_PREFIX_LEN];
+                prefix.copy_from_slice(&self.staging[self.start..self.start + LENGTH_PREFIX_LEN]);
+                self.start += LENGTH_PREFIX_LEN;
+                let declared = u32::from_be_bytes(prefix) as usize;
+                // Checked before the buffer grows.
+                if declared > self.config.max_frame {
+                    self.broken = true;
+                    return Err(LinkError::Framing(FramingError::TooLarge {
+                        len: declared,
+                        max: self.config.max_frame,
+                    }));
+                }
+                if declared == 0 {
+                    self.broken = true;
+                    return Err(LinkError::Framing(FramingError::Empty));
+                }
+                self.rx.resize(declared, 0);
+                let staged = (self.end - self.start).min(declared);
+                self.rx[..staged].copy_from_slice(&self.staging[self.start..self.start + staged]);
+                self.start += staged;
+                self.partial = Some((declared, staged));
+                (declared, staged)
+            }
+        };
         while filled < declared {
             match timeout_at(deadline, self.io.read(&mut self.rx[filled..declared])).await {
                 Ok(Ok(0)) => {
                     self.broken = true;
                     return Err(LinkError::Closed);
                 }
-                Ok(Ok(n)) => filled += n,
+                Ok(Ok(n)) => {
+                    filled += n;
+                    self.partial = Some((declared, filled));
+                }
                 Ok(Err(error)) => {
                     self.broken = true;
                     return Err(LinkError::Io(error));
@@ -182,6 +211,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TokioLink<S> {
                 }
             }
         }
+        self.partial = None;
         Ok(declared)
     }
 
@@ -245,12 +275,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TokioLink<S> {
         }
     }
 
-    fn timeout_error(&self, mid_frame: bool) -> LinkError<io::Error> {
-        LinkError::Timeout {
-            timeout_ms: self.config.frame_timeout_ms,
-            mid_frame,
-        }
-    }
 }
 
 /// Connects to `addr`, retrying with `backoff` until it succeeds or the

@@ -2,4 +2,5 @@
 //! different subset, hence the dead-code allowance.
 #![allow(dead_code)]
 
+pub mod cipher;
 pub mod mosquitto;
