@@ -5,9 +5,10 @@
 //!
 //! Criterion prints one line per case. After that the harness measures the
 //! 64-event mixed batch once more in interleaved rounds, prints a table of
-//! bytes per event and, as its last line, one JSON object with the median
-//! ratios `framed_vs_postcard`, `cobs_vs_postcard`, `decode_vs_postcard`
-//! and the size ratio `bytes_vs_json`.
+//! bytes per event and, as its last line, one JSON object: the median
+//! per-round time ratios `framed_vs_postcard`, `cobs_vs_postcard` and
+//! `decode_vs_postcard`, and `bytes_vs_json`, the size of the framed batch
+//! over the summed JSON encodings of its events.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -196,25 +197,31 @@ fn bench_decode(c: &mut Criterion) {
     group.finish();
 }
 
-/// Median time per call of `work`, from `rounds` rounds of `iterations` calls.
-fn median_of(samples: &mut [Duration]) -> f64 {
-    samples.sort_unstable();
-    samples[samples.len() / 2].as_secs_f64()
+/// Median of `values`.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
-fn time_round(iterations: u32, mut work: impl FnMut() -> usize) -> Duration {
+/// Mean time in seconds of one call of `work`, over `iterations` calls.
+fn time_calls(iterations: u32, mut work: impl FnMut() -> usize) -> f64 {
     let start = Instant::now();
     for _ in 0..iterations {
         black_box(work());
     }
-    start.elapsed() / iterations
+    start.elapsed().as_secs_f64() / f64::from(iterations)
 }
 
-/// Measures the batch cases in interleaved rounds, prints the size table
-/// and the JSON summary line.
+/// Measures the batch cases in many short interleaved rounds, prints the
+/// size table and the JSON summary line.
+///
+/// Each round times the baseline and the case back to back, and the ratio
+/// is taken per round, so that load from other processes on a shared
+/// machine hits both sides of a ratio alike; the reported ratio is the
+/// median over rounds.
 fn summary() {
-    const ROUNDS: usize = 31;
-    const ITERATIONS: u32 = 400;
+    const ROUNDS: usize = 400;
+    const ITERATIONS: u32 = 20;
 
     let events = batch();
     let mut buffer = vec![0u8; cobs::max_encoded_len(MAX_MTU)];
@@ -226,80 +233,77 @@ fn summary() {
     frame.truncate(frame_len);
     let cobs_len = framed_batch(&events, &mut buffer, Framing::Cobs);
 
-    let mut postcard_times = Vec::with_capacity(ROUNDS);
-    let mut framed_times = Vec::with_capacity(ROUNDS);
-    let mut cobs_times = Vec::with_capacity(ROUNDS);
-    let mut postcard_decode_times = Vec::with_capacity(ROUNDS);
-    let mut frame_decode_times = Vec::with_capacity(ROUNDS);
+    let mut times: [Vec<f64>; 5] = Default::default();
+    let mut framed_ratios = Vec::with_capacity(ROUNDS);
+    let mut cobs_ratios = Vec::with_capacity(ROUNDS);
+    let mut decode_ratios = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
-        postcard_times.push(time_round(ITERATIONS, || {
+        let postcard = time_calls(ITERATIONS, || {
             postcard_batch(black_box(&events), &mut buffer)
-        }));
-        framed_times.push(time_round(ITERATIONS, || {
+        });
+        let framed = time_calls(ITERATIONS, || {
             framed_batch(black_box(&events), &mut buffer, Framing::Plain)
-        }));
-        cobs_times.push(time_round(ITERATIONS, || {
+        });
+        let cobs_framed = time_calls(ITERATIONS, || {
             framed_batch(black_box(&events), &mut buffer, Framing::Cobs)
-        }));
-        postcard_decode_times.push(time_round(ITERATIONS, || {
-            decode_postcard(black_box(&postcard_bytes))
-        }));
-        frame_decode_times.push(time_round(ITERATIONS, || decode_frame(black_box(&frame))));
+        });
+        let postcard_decode =
+            time_calls(ITERATIONS, || decode_postcard(black_box(&postcard_bytes)));
+        let frame_decode = time_calls(ITERATIONS, || decode_frame(black_box(&frame)));
+        framed_ratios.push(framed / postcard);
+        cobs_ratios.push(cobs_framed / postcard);
+        decode_ratios.push(frame_decode / postcard_decode);
+        for (series, value) in
+            times
+                .iter_mut()
+                .zip([postcard, framed, cobs_framed, postcard_decode, frame_decode])
+        {
+            series.push(value);
+        }
     }
-    let postcard = median_of(&mut postcard_times);
-    let framed = median_of(&mut framed_times);
-    let cobs_framed = median_of(&mut cobs_times);
-    let postcard_decode = median_of(&mut postcard_decode_times);
-    let frame_decode = median_of(&mut frame_decode_times);
+    let [postcard, framed, cobs_framed, postcard_decode, frame_decode] =
+        times.map(|mut series| median(&mut series) * 1e9);
 
     let mut text = vec![0u8; TEXT_BUFFER];
     let json_total: usize = events.iter().map(|event| json_len(event, &mut text)).sum();
     let cbor_total: usize = events.iter().map(|event| cbor_len(event, &mut text)).sum();
     let count = events.len() as f64;
+    let per_event = |bytes: usize| bytes as f64 / count;
 
     println!();
     println!(
-        "mixed batch of {} events, medians of {ROUNDS} rounds x {ITERATIONS} calls",
+        "mixed batch of {} events; medians of {ROUNDS} interleaved rounds of {ITERATIONS} calls",
         events.len()
     );
-    println!("| format | bytes (batch) | bytes per event | time per batch |");
+    println!("| case | bytes (batch) | bytes per event | median time per batch |");
     println!("|---|---|---|---|");
     println!(
-        "| postcard (raw) | {postcard_len} | {:.1} | {:.0} ns |",
-        postcard_len as f64 / count,
-        postcard * 1e9
+        "| postcard::to_slice (raw) | {postcard_len} | {:.1} | {postcard:.0} ns |",
+        per_event(postcard_len)
     );
     println!(
-        "| frame + CRC-32 | {frame_len} | {:.1} | {:.0} ns |",
-        frame_len as f64 / count,
-        framed * 1e9
+        "| frame + CRC-32 | {frame_len} | {:.1} | {framed:.0} ns |",
+        per_event(frame_len)
     );
     println!(
-        "| frame + CRC-32 + COBS | {cobs_len} | {:.1} | {:.0} ns |",
-        cobs_len as f64 / count,
-        cobs_framed * 1e9
+        "| frame + CRC-32 + COBS | {cobs_len} | {:.1} | {cobs_framed:.0} ns |",
+        per_event(cobs_len)
     );
     println!(
-        "| JSON (serde_json) | {json_total} | {:.1} | see criterion |",
-        json_total as f64 / count
+        "| serde_json | {json_total} | {:.1} | criterion above |",
+        per_event(json_total)
     );
     println!(
-        "| CBOR (ciborium) | {cbor_total} | {:.1} | see criterion |",
-        cbor_total as f64 / count
+        "| CBOR (ciborium) | {cbor_total} | {:.1} | criterion above |",
+        per_event(cbor_total)
     );
-    println!(
-        "| decode: postcard | {postcard_len} | | {:.0} ns |",
-        postcard_decode * 1e9
-    );
-    println!(
-        "| decode: frame validate + strict decode | {frame_len} | | {:.0} ns |",
-        frame_decode * 1e9
-    );
+    println!("| decode: postcard::take_from_bytes | {postcard_len} | | {postcard_decode:.0} ns |");
+    println!("| decode: frame check + strict decode | {frame_len} | | {frame_decode:.0} ns |");
     println!(
         "{{\"framed_vs_postcard\": {:.3}, \"cobs_vs_postcard\": {:.3}, \"decode_vs_postcard\": {:.3}, \"bytes_vs_json\": {:.3}}}",
-        framed / postcard,
-        cobs_framed / postcard,
-        frame_decode / postcard_decode,
+        median(&mut framed_ratios),
+        median(&mut cobs_ratios),
+        median(&mut decode_ratios),
         frame_len as f64 / json_total as f64,
     );
 }
@@ -307,7 +311,7 @@ fn summary() {
 fn main() {
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_millis(800))
         .sample_size(20)
         .configure_from_args();
     bench_one_event(&mut criterion);

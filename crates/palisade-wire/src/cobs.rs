@@ -45,7 +45,7 @@ pub enum CobsError {
         /// Bytes the block still expected.
         missing: usize,
     },
-    /// A `0x00` byte appeared inside a message given to [`decode`].
+    /// A `0x00` byte appeared inside a message given to [`decode_in_place`].
     #[error("zero byte at offset {offset} inside a COBS message")]
     UnexpectedZero {
         /// Offset of the zero in the input.
@@ -219,7 +219,7 @@ pub fn encode(input: &[u8], output: &mut [u8]) -> Result<usize, CobsError> {
 
 /// Decodes one COBS message in place and returns the decoded length.
 ///
-/// `buffer` holds the message with or without its trailing delimiter. Fails
+/// `buffer` contains the message with or without its trailing delimiter. Fails
 /// with [`CobsError::UnexpectedZero`] for a zero inside the message and
 /// [`CobsError::Truncated`] when it ends inside a block.
 pub fn decode_in_place(buffer: &mut [u8]) -> Result<usize, CobsError> {
@@ -257,7 +257,7 @@ pub fn decode_in_place(buffer: &mut [u8]) -> Result<usize, CobsError> {
     Ok(write)
 }
 
-/// What one call of [`CobsDecoder::feed`] produced.
+/// Outcome of one call of [`CobsDecoder::feed`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Feed<'d> {
     /// All input was taken and no message ended in it.
@@ -298,7 +298,7 @@ impl<const N: usize> Default for CobsDecoder<N> {
 }
 
 impl<const N: usize> CobsDecoder<N> {
-    /// An empty decoder, synchronized: the first byte starts a message.
+    /// Creates an empty, synchronized decoder: the first byte starts a message.
     pub const fn new() -> Self {
         Self {
             buffer: [0; N],

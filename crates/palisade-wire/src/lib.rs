@@ -15,6 +15,13 @@
 //!   schema's strict decoder.
 //! - [`cobs`] encodes and decodes COBS, with a streaming [`CobsDecoder`]
 //!   that resynchronizes after garbage or a lost byte.
+//! - [`Aggregator`] merges identical process, connection and login events
+//!   within a window into one event with a hit count.
+//! - [`Queue`] keeps encoded events until the gateway acknowledges them, in
+//!   a [`Storage`]: [`MemoryStorage`] (fixed arrays) or, with the `std`
+//!   feature, `FileStorage` (an append-only log that survives a crash and a
+//!   power cut). Every drop is counted into an events-dropped record that is
+//!   never dropped itself.
 //!
 //! # Frame layout
 //!
@@ -49,6 +56,9 @@
 //! | MTU of a [`FrameEncoder`] | [`MIN_MTU`] = 64 to [`MAX_MTU`] = 16412 bytes; every event fits from [`MTU_FOR_ANY_EVENT`] = 1564 |
 //! | replay window | [`REPLAY_WINDOW`] = 64 record numbers |
 //! | COBS overhead | at most `len / 254 + 2` bytes ([`cobs::max_encoded_len`]) |
+//! | COBS stream message | `N` bytes, the [`CobsDecoder`]'s const parameter |
+//! | aggregator | `SLOTS` distinct events of up to `SLOT_BYTES` encoded bytes each |
+//! | queue | the storage's capacity; [`MemoryStorage`]: `RECORDS` records in `BYTES` bytes; a drop report of at most [`queue::REPORT_MAX_LEN`] = 64 bytes outside that |
 //!
 //! # When calls fail
 //!
@@ -66,6 +76,12 @@
 //!   the first event that does not decode and stops.
 //! - [`CobsDecoder::feed`] reports a message cut short or longer than its
 //!   buffer, then resumes at the next delimiter.
+//! - [`Aggregator::push`] cannot fail: an event leaves through the `emit`
+//!   callback, is merged or stored, or is dropped and counted.
+//! - [`Queue`] calls fail only when the [`Storage`] fails
+//!   ([`QueueError::Storage`]) or, for [`Queue::push_encoded`], when the
+//!   bytes are not an encoded event. A full queue is not an error: the
+//!   [`OverflowPolicy`] drops a record and counts it.
 //!
 //! # Example
 //!
@@ -116,7 +132,7 @@ pub mod fuzzing;
 pub mod queue;
 mod replay;
 pub mod seal;
-mod storage;
+pub mod storage;
 
 pub use aggregate::{Admission, Aggregator, Overflow};
 pub use cobs::{CobsDecoder, CobsError};

@@ -9,15 +9,15 @@
 //! record ring, so that it is never dropped itself.
 //!
 //! The drop report works like this: the first drop creates the report with
-//! its own sequence number and the header of the dropped event (so the
-//! gateway sees the lost event's sequence number accounted for). Drops that
+//! its own sequence number and the header of the dropped event, so that
+//! the lost event's sequence number is accounted for at the gateway. Drops that
 //! happen while that report waits for its acknowledgement are counted as
 //! pending; the acknowledgement of the report turns the pending count into
 //! the next report. Report and pending count are saved to storage with each
 //! change, in one write.
 //!
 //! Storage: [`MemoryStorage`](crate::MemoryStorage) (fixed arrays, no heap)
-//! and, with the `std` feature, [`FileStorage`](crate::FileStorage), which
+//! and, with the `std` feature, `FileStorage`, which
 //! survives a crash and a power cut.
 
 use palisade_schema::{
@@ -52,7 +52,7 @@ pub enum ReportChange<'r> {
 /// records in sequence order, one report slot and the drop state.
 ///
 /// An implementation for flash or a file must make each call durable as
-/// its documentation says, and return records exactly as they were pushed.
+/// its documentation states, and return records exactly as they were pushed.
 pub trait Storage {
     /// Error of the underlying medium.
     type Error: core::fmt::Debug + core::fmt::Display;
@@ -60,12 +60,12 @@ pub trait Storage {
     /// Number of records in the ring (not counting the report).
     fn len(&self) -> usize;
 
-    /// Whether the ring is empty.
+    /// Returns whether the ring is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Whether a record of `len` bytes fits now.
+    /// Returns whether a record of `len` bytes fits now.
     fn can_fit(&self, len: usize) -> bool;
 
     /// Largest record that fits into an empty ring.
@@ -75,24 +75,24 @@ pub trait Storage {
     /// returned true, with a sequence number above every stored one.
     fn push_back(&mut self, sequence: u64, record: &[u8]) -> Result<(), Self::Error>;
 
-    /// The record at `index` from the oldest, with its sequence number.
+    /// Returns the record at `index` from the oldest, with its sequence number.
     fn get(&self, index: usize) -> Option<(u64, &[u8])>;
 
     /// Removes every record with a sequence number up to `sequence` from
     /// the front, and returns how many it removed.
     fn remove_through(&mut self, sequence: u64) -> Result<usize, Self::Error>;
 
-    /// The drop report, if one is stored.
+    /// Returns the drop report, if one is stored.
     fn report(&self) -> Option<(u64, &[u8])>;
 
-    /// The drop counter.
+    /// Returns the drop counter.
     fn drop_state(&self) -> DropState;
 
     /// Changes the report and the drop counter in one durable step.
     fn save_drops(&mut self, report: ReportChange<'_>, state: DropState)
     -> Result<(), Self::Error>;
 
-    /// One above the highest sequence number ever stored or removed, so
+    /// Returns one above the highest sequence number ever stored or removed, so
     /// that numbers stay unique across a restart. 0 for new storage.
     fn next_sequence(&self) -> u64;
 }
@@ -107,7 +107,7 @@ pub enum OverflowPolicy {
     DropNewest,
 }
 
-/// What [`Queue::push`] did.
+/// Outcome of [`Queue::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Pushed {
     /// Stored under this sequence number.
@@ -158,7 +158,7 @@ pub struct Queue<S> {
 }
 
 impl<S: Storage> Queue<S> {
-    /// A queue over `storage`, continuing its sequence numbers.
+    /// Creates a queue over `storage` that continues its sequence numbers.
     pub fn new(storage: S, policy: OverflowPolicy) -> Self {
         let next_sequence = storage.next_sequence();
         Self {
@@ -315,17 +315,17 @@ impl<S: Storage> Queue<S> {
         self.storage.len() + usize::from(self.storage.report().is_some())
     }
 
-    /// Whether nothing waits.
+    /// Returns whether no record waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The waiting record with the lowest sequence number.
+    /// Returns the waiting record with the lowest sequence number.
     pub fn front(&self) -> Option<(u64, &[u8])> {
         self.iter().next()
     }
 
-    /// The waiting records, each an encoded event with its queue sequence
+    /// Iterates over the waiting records, each an encoded event with its queue sequence
     /// number, in sequence order (the drop report in its place).
     pub fn iter(&self) -> QueueIter<'_, S> {
         QueueIter {

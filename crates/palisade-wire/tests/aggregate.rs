@@ -217,3 +217,33 @@ fn severity_is_highest_seen() {
     aggregator.flush_all(&mut collect(&mut out));
     assert_eq!(decoded(&out)[0].header.severity, Severity::High);
 }
+
+#[test]
+fn slot_size_boundary() {
+    let event = sample(EventKind::Login, 0);
+    let len = postcard::to_allocvec(&event).unwrap().len();
+    assert!(
+        len <= 64,
+        "the login sample grew to {len} bytes; adjust the slot sizes below"
+    );
+    let mut out = Vec::new();
+    // A slot of exactly the event's length stores it; one byte less passes it through.
+    let mut exact = Aggregator::<1, 64>::new(60_000, Overflow::FlushOldest);
+    let mut padded = event.clone();
+    if let EventBody::Login(login) = &mut padded.body {
+        let user = "u".repeat(login.user.len() + 64 - len);
+        let user: &'static str = Box::leak(user.into_boxed_str());
+        login.user = palisade_schema::Str::new(user).unwrap();
+    }
+    assert_eq!(postcard::to_allocvec(&padded).unwrap().len(), 64);
+    assert_eq!(
+        exact.push(&padded, 0, &mut collect(&mut out)),
+        Admission::Stored
+    );
+    let mut short = Aggregator::<1, 63>::new(60_000, Overflow::FlushOldest);
+    assert_eq!(
+        short.push(&padded, 0, &mut collect(&mut out)),
+        Admission::PassedThrough
+    );
+    assert_eq!(decoded(&out), vec![padded]);
+}

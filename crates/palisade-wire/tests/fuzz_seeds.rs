@@ -19,7 +19,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// The seed, every prefix of it, and copies with one byte changed.
+/// Returns the seed, every prefix of it, and copies with one byte changed.
 fn variants(seed: &[u8]) -> Vec<Vec<u8>> {
     let mut out = vec![seed.to_vec()];
     for len in 0..seed.len() {

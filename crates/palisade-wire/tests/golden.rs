@@ -1,7 +1,7 @@
 //! Golden byte vectors for frames, and every truncation and bit flip of
 //! them rejected without a panic.
 //!
-//! `tests/vectors/frames.hex` holds one vector per line: a name, a space and
+//! `tests/vectors/frames.hex` contains one vector per line: a name, a space and
 //! the frame in hex. Regenerate it after a deliberate format change with
 //! `UPDATE_VECTORS=1 cargo test -p palisade-wire --test golden`.
 
@@ -36,7 +36,7 @@ fn frame(events: &[Event<'_>], record: u64, protection: Protection, framing: Fra
     bytes.to_vec()
 }
 
-/// Every vector: name, protection, framing and bytes.
+/// Builds every vector: name, protection, framing and bytes.
 fn vectors() -> Vec<(String, Protection, Framing, Vec<u8>)> {
     let mut out = Vec::new();
     for (index, event) in samples::one_of_each().enumerate() {

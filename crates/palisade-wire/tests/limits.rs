@@ -166,7 +166,7 @@ fn replay_window_boundary() {
             record: oldest_inside
         })
     );
-    // Moving forward by a whole window forgets everything below it.
+    // Moving forward by a whole window drops every older record number.
     window.accept(newest + REPLAY_WINDOW);
     assert_eq!(
         window.check(newest),

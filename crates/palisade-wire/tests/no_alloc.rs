@@ -146,7 +146,8 @@ fn hot_path_does_not_allocate() {
     });
     assert_eq!(queue_errors, 0);
     let waiting = queue.len();
-    assert!(waiting > 0 && waiting < events.len());
+    assert!(waiting > 0);
+    assert!(waiting < events.len(), "aggregation merged nothing");
     let mut last = 0;
     for (sequence, bytes) in queue.iter() {
         assert!(palisade_schema::from_bytes::<Event<'_>>(bytes).is_ok());

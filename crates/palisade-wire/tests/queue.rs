@@ -55,7 +55,7 @@ fn drop_oldest_counts_into_report() {
         queue.push(event).unwrap();
     }
     assert_eq!(queue.dropped_total(), 12);
-    // The report holds the first drop; the rest wait until it is acked.
+    // The report counts the first drop; the rest wait until it is acked.
     assert_eq!(drop_count(&queue), Some(1));
     assert_eq!(queue.pending_drops(), 11);
     let newest: Vec<Event<'_>> = queue

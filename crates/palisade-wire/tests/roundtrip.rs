@@ -9,8 +9,8 @@ use palisade_wire::{
 };
 use proptest::prelude::*;
 
-/// An event of a random kind with a random header, and random text or data
-/// where the kind has a free-form field that is easy to vary.
+/// Generates the parts of an event: a random kind, a random header, and
+/// random text or data for kinds with a free-form field that is easy to vary.
 fn event_strategy() -> impl Strategy<Value = (usize, u64, u64, u8, String, Vec<u8>)> {
     (
         0..EventKind::ALL.len(),
@@ -137,7 +137,7 @@ proptest! {
     #[test]
     fn mtu_range_is_enforced(mtu in 0usize..MAX_MTU + 100) {
         let mut buffer = vec![0u8; MAX_MTU + 100];
-        let made = FrameEncoder::new(&mut buffer, mtu, Protection::Sealed, Framing::Plain).is_ok();
-        prop_assert_eq!(made, (MIN_MTU..=MAX_MTU).contains(&mtu));
+        let accepted = FrameEncoder::new(&mut buffer, mtu, Protection::Sealed, Framing::Plain).is_ok();
+        prop_assert_eq!(accepted, (MIN_MTU..=MAX_MTU).contains(&mtu));
     }
 }
