@@ -358,3 +358,19 @@ impl<P: PersistentState + ?Sized> PersistentState for &mut P {
         (**self).store(state)
     }
 }
+
+impl<F: Flash + ?Sized> Flash for &mut F {
+    type Error = F::Error;
+
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+
+    fn read(&mut self, offset: usize, buffer: &mut [u8]) -> Result<(), Self::Error> {
+        (**self).read(offset, buffer)
+    }
+
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), Self::Error> {
+        (**self).write(offset, data)
+    }
+}
