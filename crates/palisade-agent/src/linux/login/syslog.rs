@@ -53,7 +53,11 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 /// The year of a Unix time in milliseconds.
 pub(crate) fn year_of(unix_ms: u64) -> i64 {
     let days = i64::try_from(unix_ms / 86_400_000).unwrap_or(0);
-    let mut year = 1970 + days / 366;
+    // 146 097 days per 400 years; the estimate is off by at most one year.
+    let mut year = 1970 + days * 400 / 146_097;
+    while days_from_civil(year, 1, 1) > days {
+        year -= 1;
+    }
     while days_from_civil(year + 1, 1, 1) <= days {
         year += 1;
     }
