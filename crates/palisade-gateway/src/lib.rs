@@ -1,20 +1,79 @@
 //! The core of the Palisade gateway: configuration, asset inventory, durable
-//! outbox, detection engine, routing, sinks and response policy.
+//! outbox, detection engine, routing, sinks, response policy and metrics.
 //!
-//! The gateway sits between connected medical devices and the hospital
-//! network. The admission side (TCP listener and handshake, built on
-//! `palisade-transport` and `palisade-credential`) calls into this crate:
+//! The gateway keeps connected medical devices off the public network. Its
+//! admission side (TCP listener and handshake, built on `palisade-transport`
+//! and `palisade-credential`) admits devices and hands their event batches
+//! to this crate:
 //!
-//! - [`config::Config`] loads and validates the TOML configuration.
+//! - [`config`]: the TOML configuration, validated at load; errors name the
+//!   key and the fix. Listener and metrics default to `127.0.0.1:0`.
+//! - [`inventory`]: every device seen (state admitted, isolated or revoked),
+//!   its latest system information, SBOM components and baseline results.
+//! - [`outbox`]: received batches committed to SQLite before they may be
+//!   acknowledged, de-duplicated by (device, boot, sequence), delivered to
+//!   each sink in order behind a per-sink cursor, pruned after a retention.
+//! - [`detect`]: the detection engine, with per-device state, producing
+//!   [`finding::Finding`]s under fixed rule ids ([`finding::RuleId`]).
+//! - [`delivery`] and [`sink`]: routing (security and operational events
+//!   and findings to OCSF JSON Lines sinks, telemetry to the business sink,
+//!   never mixed) and size-rotated JSON Lines files.
+//! - [`response`]: the response policy (alert, isolate, shutdown, revoke)
+//!   and the command audit table.
+//! - [`metrics`]: counters and a Prometheus text endpoint on loopback.
+//! - [`pipeline`]: all of the above wired together in the order the admission
+//!   side needs ([`pipeline::GatewayCore`]).
+//!
+//! # Storage and limits
+//!
+//! One SQLite file (bundled SQLite, WAL mode, `synchronous = FULL`) holds
+//! the inventory, outbox and audit tables; its schema version is in
+//! `PRAGMA user_version` and the `schema_version` table ([`db`]). A batch
+//! holds at most `outbox.max_batch_events` events (1024 by default). The
+//! detection state lives in memory (bounded per device, see the constants
+//! in [`detect`]) and is learned again after a restart.
+//!
+//! # Failure
+//!
+//! Storage calls fail with [`db::StorageError`]; a batch whose
+//! [`pipeline::GatewayCore::receive`] failed was not stored and must not be
+//! acknowledged, so the device sends it again. A sink that fails keeps its
+//! cursor and receives the same rows in the next round. Nothing here
+//! panics on device input.
 //!
 //! # Example
 //!
 //! ```
 //! use palisade_gateway::config::Config;
+//! use palisade_gateway::pipeline::GatewayCore;
+//! use palisade_gateway::inventory::{Admission, AdmissionOutcome, DeviceState};
+//! use palisade_gateway::metrics::Metrics;
+//! use palisade_schema::{DeviceId, samples};
 //!
-//! let config = Config::from_toml_str("")?;
-//! assert!(config.listener.address.ip().is_loopback());
-//! # Ok::<(), palisade_gateway::config::ConfigError>(())
+//! let dir = tempfile::tempdir()?;
+//! let mut config = Config::with_default_sinks();
+//! config.paths.database = dir.path().join("gateway.sqlite");
+//! config.paths.output = dir.path().join("out");
+//! let mut core = GatewayCore::open(config, Metrics::new())?;
+//!
+//! let device = DeviceId([7; 16]);
+//! let outcome = core.admit(&Admission {
+//!     device,
+//!     model: "IP-200".into(),
+//!     vendor: "Acme Medical".into(),
+//!     hardware: "rev C".into(),
+//!     firmware: "2.4.1".into(),
+//!     credential_serial: Some(4711),
+//!     address: Some("127.0.0.1:40000".parse()?),
+//!     time_unix_ms: 1_796_000_000_000,
+//! })?;
+//! assert_eq!(outcome, AdmissionOutcome::Admitted(DeviceState::Admitted));
+//!
+//! let batch: Vec<_> = samples::one_of_each().collect();
+//! let received = core.receive(device, &batch)?;
+//! // Committed: the batch may now be acknowledged to the device.
+//! assert_eq!(received.receipt.stored, batch.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
@@ -27,5 +86,6 @@ pub mod hex_id;
 pub mod inventory;
 pub mod metrics;
 pub mod outbox;
+pub mod pipeline;
 pub mod response;
 pub mod sink;

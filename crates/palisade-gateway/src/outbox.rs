@@ -52,6 +52,17 @@ pub struct StoreReceipt {
     pub duplicates: usize,
     /// Telemetry events not stored because of [`TelemetryPolicy::Withhold`].
     pub withheld: usize,
+    /// Stored events per class: security, operational, telemetry.
+    pub stored_by_class: [usize; 3],
+}
+
+/// Index of `class` in [`StoreReceipt::stored_by_class`].
+pub const fn class_index(class: EventClass) -> usize {
+    match class {
+        EventClass::Security => 0,
+        EventClass::Operational => 1,
+        EventClass::Telemetry => 2,
+    }
 }
 
 /// What a row holds.
@@ -462,6 +473,7 @@ fn insert_batch(
             payload.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             payload.extend_from_slice(bytes);
             receipt.stored += 1;
+            receipt.stored_by_class[class_index(event.class())] += 1;
         }
     }
     if receipt.stored == 0 {

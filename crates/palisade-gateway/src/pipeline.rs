@@ -1,0 +1,296 @@
+//! [`GatewayCore`]: the inventory, outbox, detection engine, response
+//! policy and metrics wired together in the order the admission side needs.
+//!
+//! For each received batch, [`GatewayCore::receive`]:
+//!
+//! 1. stores the batch in the outbox and commits it (telemetry of an
+//!    isolated or revoked device is withheld); once this returns `Ok`, the
+//!    admission side may acknowledge the batch to the device;
+//! 2. updates the inventory (system information, SBOM, baseline results,
+//!    last-seen time);
+//! 3. runs the detection engine on every event, stores each finding in the
+//!    outbox and applies the response policy to it;
+//! 4. records command acknowledgements in the audit table;
+//! 5. returns the findings and the commands to sign and send.
+//!
+//! The core is synchronous (SQLite) and owned by one task; an async caller
+//! runs it under `tokio::task::spawn_blocking` or behind a mutex.
+
+use std::sync::Arc;
+
+use palisade_schema::{DeviceId, Event, EventBody, EventClass};
+
+use crate::config::Config;
+use crate::db::StorageError;
+use crate::delivery::{Delivery, DeliveryError, DeliveryReport};
+use crate::detect::Engine;
+use crate::finding::{Finding, now_unix_ms};
+use crate::inventory::{Admission, AdmissionOutcome, DeviceState, Inventory};
+use crate::metrics::{DropReason, Metrics, RefusalReason};
+use crate::outbox::{Outbox, StoreReceipt, class_index};
+use crate::response::{CommandRequest, Responder, telemetry_policy};
+
+/// Error from [`GatewayCore`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The database failed; a batch that failed this way was not stored and
+    /// must not be acknowledged.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Delivery to the sinks failed.
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    /// A folder from `[paths]` could not be created.
+    #[error("failed to create folder {path}: {source}; check paths.database and paths.output")]
+    CreateFolder {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// What [`GatewayCore::receive`] did with a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOutcome {
+    /// What the outbox committed; the batch may be acknowledged.
+    pub receipt: StoreReceipt,
+    /// Findings raised by the batch, already stored in the outbox.
+    pub findings: Vec<Finding>,
+    /// Commands to sign and send to devices, already in the audit table.
+    pub commands: Vec<CommandRequest>,
+    /// Whether the device's session must be closed (it was revoked).
+    pub disconnect: bool,
+}
+
+/// The gateway core: one SQLite database and the in-memory detection state.
+#[derive(Debug)]
+pub struct GatewayCore {
+    config: Config,
+    inventory: Inventory,
+    outbox: Outbox,
+    engine: Engine,
+    responder: Responder,
+    metrics: Arc<Metrics>,
+}
+
+impl GatewayCore {
+    /// Opens the database named in `config.paths.database` (creating its
+    /// folder and `paths.output`) and starts with empty detection state.
+    pub fn open(config: Config, metrics: Arc<Metrics>) -> Result<Self, CoreError> {
+        let database = config.paths.database.clone();
+        for folder in [
+            database.parent().map(ToOwned::to_owned),
+            Some(config.paths.output.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !folder.as_os_str().is_empty() {
+                std::fs::create_dir_all(&folder).map_err(|source| CoreError::CreateFolder {
+                    path: folder.clone(),
+                    source,
+                })?;
+            }
+        }
+        let inventory = Inventory::open(&database)?;
+        let outbox = Outbox::open(&database, &config.outbox)?;
+        let responder = Responder::open(&database, &config.response)?;
+        let engine = Engine::new(config.detection.clone());
+        tracing::info!(database = %database.display(), "gateway core opened");
+        Ok(Self {
+            config,
+            inventory,
+            outbox,
+            engine,
+            responder,
+            metrics,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The inventory.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// The outbox.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    /// The detection engine.
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The responder and its audit table.
+    pub fn responder(&mut self) -> &mut Responder {
+        &mut self.responder
+    }
+
+    /// The shared counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Records a device that passed the handshake. A revoked device or
+    /// serial is rejected: count it and close the connection.
+    pub fn admit(&mut self, admission: &Admission) -> Result<AdmissionOutcome, CoreError> {
+        let outcome = self.inventory.record_admission(admission)?;
+        match outcome {
+            AdmissionOutcome::Admitted(state) => {
+                self.metrics.admission();
+                self.engine.set_model(admission.device, &admission.model);
+                tracing::info!(device = %admission.device, model = %admission.model, state = state.name(), "device admitted");
+            }
+            AdmissionOutcome::Revoked => {
+                self.metrics.refusal(RefusalReason::Revoked);
+                tracing::warn!(device = %admission.device, serial = ?admission.credential_serial, "admission rejected: device or serial revoked");
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Records a rejected admission that the admission side reports as an
+    /// event (`unknown_device`, `credential_rejected` or
+    /// `protocol_violation`): stores the event for the security sinks, runs
+    /// the admission rules and stores their findings.
+    pub fn refuse(&mut self, event: &Event<'_>) -> Result<Vec<Finding>, CoreError> {
+        let (device, reason) = match &event.body {
+            EventBody::UnknownDevice(unknown) => {
+                (unknown.claimed_device_id, RefusalReason::UnknownDevice)
+            }
+            EventBody::CredentialRejected(rejected) => {
+                (rejected.device_id, RefusalReason::InvalidCredential)
+            }
+            EventBody::ProtocolViolation(violation) => {
+                (violation.device_id, RefusalReason::ProtocolViolation)
+            }
+            _ => (None, RefusalReason::ProtocolViolation),
+        };
+        self.metrics.refusal(reason);
+        self.outbox
+            .store_gateway_events(device, std::slice::from_ref(event))?;
+        self.metrics.events(event.class(), 1);
+        let findings = self.engine.observe_admission_failure(event, now_unix_ms());
+        for finding in &findings {
+            self.outbox.store_finding(finding)?;
+            self.metrics.finding(finding.rule);
+        }
+        Ok(findings)
+    }
+
+    /// Stores, inventories and inspects a batch from an admitted device; see
+    /// the module docs for the steps. Acknowledge the batch to the device
+    /// only when this returns `Ok`.
+    pub fn receive(
+        &mut self,
+        device: DeviceId,
+        batch: &[Event<'_>],
+    ) -> Result<BatchOutcome, CoreError> {
+        let now = now_unix_ms();
+        let state = self.inventory.state(device)?;
+        let receipt = match self.outbox.store(device, batch, telemetry_policy(state)) {
+            Ok(receipt) => receipt,
+            Err(error) => {
+                let reason = match error {
+                    StorageError::BatchTooLarge { .. } => DropReason::BatchTooLarge,
+                    _ => DropReason::StorageFailure,
+                };
+                self.metrics.drops(reason, batch.len() as u64);
+                tracing::error!(%device, %error, events = batch.len(), "batch not stored; it is not acknowledged");
+                return Err(error.into());
+            }
+        };
+        for class in [
+            EventClass::Security,
+            EventClass::Operational,
+            EventClass::Telemetry,
+        ] {
+            self.metrics
+                .events(class, receipt.stored_by_class[class_index(class)] as u64);
+        }
+        self.metrics.duplicates(receipt.duplicates as u64);
+        if receipt.withheld > 0 {
+            self.metrics
+                .drops(DropReason::TelemetryWithheld, receipt.withheld as u64);
+        }
+
+        let mut outcome = BatchOutcome {
+            receipt,
+            findings: Vec::new(),
+            commands: Vec::new(),
+            disconnect: state == Some(DeviceState::Revoked),
+        };
+        for event in batch {
+            match &event.body {
+                EventBody::SystemInfo(info) => {
+                    self.inventory.record_system_info(device, info, now)?
+                }
+                EventBody::SoftwareComponent(component) => {
+                    self.inventory.record_component(device, component, now)?
+                }
+                EventBody::BaselineCheck(check) => {
+                    self.inventory.record_baseline(device, check, now)?
+                }
+                EventBody::CommandAcknowledged(acknowledgement) => {
+                    self.responder
+                        .record_acknowledgement(device, acknowledgement, now)?;
+                }
+                _ => {}
+            }
+            outcome
+                .findings
+                .extend(self.engine.observe(device, event, now));
+        }
+        self.inventory.touch(device, now)?;
+
+        for finding in &outcome.findings {
+            self.outbox.store_finding(finding)?;
+            self.metrics.finding(finding.rule);
+            tracing::info!(%device, rule = finding.rule.name(), severity = finding.severity.name(), summary = %finding.summary, "finding");
+            let response = self.responder.respond(finding, &self.inventory, now)?;
+            for command in &response.commands {
+                self.metrics.command();
+                tracing::info!(%device, command_id = command.command_id, action = ?command.action, "command issued");
+            }
+            outcome.commands.extend(response.commands);
+            outcome.disconnect |= response.disconnect;
+        }
+        Ok(outcome)
+    }
+
+    /// Runs one delivery round, prunes delivered rows past the retention
+    /// and updates the outbox-depth gauge.
+    pub fn deliver(&mut self, delivery: &mut Delivery) -> Result<DeliveryReport, CoreError> {
+        let report = delivery.deliver(&mut self.outbox, &self.inventory)?;
+        if report.undecodable > 0 {
+            self.metrics
+                .drops(DropReason::Undecodable, report.undecodable);
+        }
+        let names = delivery.sink_names();
+        self.outbox.prune(&names, now_unix_ms())?;
+        self.metrics.set_outbox_depth(self.outbox.depth(&names)?);
+        Ok(report)
+    }
+
+    /// Delivers rounds until the outbox is empty for every sink, a sink
+    /// fails, or `max_rounds` ran (used on shutdown, with a bounded count).
+    pub fn drain(&mut self, delivery: &mut Delivery, max_rounds: usize) -> Result<u64, CoreError> {
+        let mut written = 0;
+        for _ in 0..max_rounds {
+            let report = self.deliver(delivery)?;
+            written += report.total_written();
+            if !report.failed_sinks.is_empty() || report.rows == 0 {
+                break;
+            }
+        }
+        Ok(written)
+    }
+}
