@@ -23,7 +23,7 @@ use crate::inventory::Inventory;
 use crate::outbox::{Outbox, OutboxRow, RowKind};
 use crate::sink::{JsonlSink, Position, Route, SinkError};
 
-/// Where delivery looks up what the gateway knows about a device.
+/// Source of the device details that delivery attaches to exported records.
 pub trait DeviceDirectory {
     /// The device's export identity (id, vendor, model, host name, address).
     fn device_info(&self, device: DeviceId) -> DeviceInfo;
@@ -53,7 +53,7 @@ impl DeviceDirectory for Inventory {
     }
 }
 
-/// A directory that knows nothing but device ids.
+/// A directory that returns device ids only.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IdsOnly;
 
@@ -75,7 +75,7 @@ pub enum DeliveryError {
     Sink(#[from] SinkError),
 }
 
-/// What one delivery round did.
+/// Counts from one delivery round.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
     /// Records written, per sink name.

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::severity_name;
 use crate::db::{self, StorageError, sql};
 
-/// Where a device stands with the gateway.
+/// Admission state of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceState {
@@ -68,7 +68,7 @@ impl DeviceState {
     }
 }
 
-/// What the admission side learned about a device that passed the handshake.
+/// Identity and address of a device that passed the handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admission {
     /// The device id from its credential.
@@ -383,7 +383,7 @@ impl Inventory {
         Ok(())
     }
 
-    /// Stores what an event says about the device's inventory (system
+    /// Stores the inventory data in an event (system
     /// information, SBOM component or baseline result) and updates its
     /// last-seen time; other kinds only update the time.
     pub fn record_event(

@@ -26,7 +26,7 @@
 //!
 //! # Storage and limits
 //!
-//! One SQLite file (bundled SQLite, WAL mode, `synchronous = FULL`) holds
+//! One SQLite file (bundled SQLite, WAL mode, `synchronous = FULL`) contains
 //! the inventory, outbox and audit tables; its schema version is in
 //! `PRAGMA user_version` and the `schema_version` table ([`db`]). A batch
 //! holds at most `outbox.max_batch_events` events (1024 by default). The

@@ -1,10 +1,10 @@
 //! Gateway counters and a Prometheus text endpoint on a loopback address.
 //!
 //! [`Metrics`] is shared (`Arc`) between the admission side, the delivery
-//! loop and the endpoint. [`serve`] answers `GET /metrics` with the
-//! Prometheus text exposition format 0.0.4 and every other request with
-//! 404; it reads at most [`MAX_REQUEST_HEAD`] bytes of a request, waits at
-//! most [`REQUEST_TIMEOUT`] for them, and serves at most
+//! loop and the endpoint. [`serve`] returns the counters for `GET /metrics`
+//! in the Prometheus text exposition format 0.0.4, and 404 for every other
+//! request. It reads at most [`MAX_REQUEST_HEAD`] bytes of a request, waits
+//! at most [`REQUEST_TIMEOUT`] for them, and serves at most
 //! [`MAX_CONNECTIONS`] connections at once (later ones wait).
 
 use std::collections::BTreeMap;
@@ -28,10 +28,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 16;
 
-/// Why an admission was refused, as a metric label.
+/// Reason an admission was rejected, as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
-pub enum RefusalReason {
+pub enum AdmissionRejection {
     /// No credential, or a device the gateway does not know.
     UnknownDevice,
     /// The credential was invalid (signature, validity, proof of possession).
@@ -44,7 +44,7 @@ pub enum RefusalReason {
     ProtocolViolation,
 }
 
-impl RefusalReason {
+impl AdmissionRejection {
     /// Label value.
     pub const fn name(self) -> &'static str {
         match self {
@@ -57,7 +57,7 @@ impl RefusalReason {
     }
 }
 
-/// Why events were dropped at the gateway, as a metric label.
+/// Reason events were dropped at the gateway, as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum DropReason {
@@ -88,7 +88,7 @@ impl DropReason {
 #[derive(Debug, Default)]
 pub struct Metrics {
     admissions: AtomicU64,
-    refusals: Mutex<BTreeMap<&'static str, u64>>,
+    rejected_admissions: Mutex<BTreeMap<&'static str, u64>>,
     events: Mutex<BTreeMap<&'static str, u64>>,
     duplicates: AtomicU64,
     findings: Mutex<BTreeMap<&'static str, u64>>,
@@ -121,9 +121,9 @@ impl Metrics {
         self.admissions.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a refused admission.
-    pub fn refusal(&self, reason: RefusalReason) {
-        add(&self.refusals, reason.name(), 1);
+    /// Counts a rejected admission.
+    pub fn rejected_admission(&self, reason: AdmissionRejection) {
+        add(&self.rejected_admissions, reason.name(), 1);
     }
 
     /// Counts `count` stored events of `class`.
@@ -199,11 +199,11 @@ impl Metrics {
             single(self.admissions()),
         );
         counter(
-            "palisade_refusals_total",
-            "Admissions refused, by reason.",
+            "palisade_rejected_admissions_total",
+            "Admissions rejected, by reason.",
             "counter",
             Some("reason"),
-            snapshot(&self.refusals),
+            snapshot(&self.rejected_admissions),
         );
         let mut events = snapshot(&self.events);
         for class in [

@@ -30,7 +30,7 @@ use crate::db::{self, StorageError, sql};
 use crate::finding::{Finding, now_unix_ms};
 use crate::inventory::{device_id, from_sql_u64, to_sql_u64};
 
-/// Which events of a batch to keep when storing it.
+/// Selection of the events of a batch that are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TelemetryPolicy {
     /// Store every event.
@@ -41,7 +41,7 @@ pub enum TelemetryPolicy {
     Withhold,
 }
 
-/// What [`Outbox::store`] did with a batch.
+/// Result of [`Outbox::store`] for one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreReceipt {
     /// The new row, or `None` when nothing was left to store.
@@ -65,7 +65,7 @@ pub const fn class_index(class: EventClass) -> usize {
     }
 }
 
-/// What a row holds.
+/// Content type of an outbox row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowKind {
     /// Events received from a device, or events the gateway reports itself.
@@ -112,7 +112,7 @@ impl OutboxRow {
         })
     }
 
-    /// Whether the row holds anything of `class`; findings count as security.
+    /// Returns whether the row contains anything of `class`. Findings count as security.
     pub fn has_class(&self, class: EventClass) -> bool {
         match self.kind {
             RowKind::Finding => class == EventClass::Security,

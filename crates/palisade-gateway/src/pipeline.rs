@@ -26,7 +26,7 @@ use crate::delivery::{Delivery, DeliveryError, DeliveryReport};
 use crate::detect::Engine;
 use crate::finding::{Finding, now_unix_ms};
 use crate::inventory::{Admission, AdmissionOutcome, DeviceState, Inventory};
-use crate::metrics::{DropReason, Metrics, RefusalReason};
+use crate::metrics::{AdmissionRejection, DropReason, Metrics};
 use crate::outbox::{Outbox, StoreReceipt, class_index};
 use crate::response::{CommandRequest, Responder, telemetry_policy};
 
@@ -51,10 +51,10 @@ pub enum CoreError {
     },
 }
 
-/// What [`GatewayCore::receive`] did with a batch.
+/// Result of [`GatewayCore::receive`] for one batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchOutcome {
-    /// What the outbox committed; the batch may be acknowledged.
+    /// The outbox's receipt. The batch is committed and may be acknowledged.
     pub receipt: StoreReceipt,
     /// Findings raised by the batch, already stored in the outbox.
     pub findings: Vec<Finding>,
@@ -150,7 +150,7 @@ impl GatewayCore {
                 tracing::info!(device = %admission.device, model = %admission.model, state = state.name(), "device admitted");
             }
             AdmissionOutcome::Revoked => {
-                self.metrics.refusal(RefusalReason::Revoked);
+                self.metrics.rejected_admission(AdmissionRejection::Revoked);
                 tracing::warn!(device = %admission.device, serial = ?admission.credential_serial, "admission rejected: device or serial revoked");
             }
         }
@@ -161,20 +161,20 @@ impl GatewayCore {
     /// event (`unknown_device`, `credential_rejected` or
     /// `protocol_violation`): stores the event for the security sinks, runs
     /// the admission rules and stores their findings.
-    pub fn refuse(&mut self, event: &Event<'_>) -> Result<Vec<Finding>, CoreError> {
+    pub fn reject_admission(&mut self, event: &Event<'_>) -> Result<Vec<Finding>, CoreError> {
         let (device, reason) = match &event.body {
             EventBody::UnknownDevice(unknown) => {
-                (unknown.claimed_device_id, RefusalReason::UnknownDevice)
+                (unknown.claimed_device_id, AdmissionRejection::UnknownDevice)
             }
             EventBody::CredentialRejected(rejected) => {
-                (rejected.device_id, RefusalReason::InvalidCredential)
+                (rejected.device_id, AdmissionRejection::InvalidCredential)
             }
             EventBody::ProtocolViolation(violation) => {
-                (violation.device_id, RefusalReason::ProtocolViolation)
+                (violation.device_id, AdmissionRejection::ProtocolViolation)
             }
-            _ => (None, RefusalReason::ProtocolViolation),
+            _ => (None, AdmissionRejection::ProtocolViolation),
         };
-        self.metrics.refusal(reason);
+        self.metrics.rejected_admission(reason);
         self.outbox
             .store_gateway_events(device, std::slice::from_ref(event))?;
         self.metrics.events(event.class(), 1);

@@ -24,7 +24,7 @@ use crate::finding::{Finding, RuleId};
 use crate::inventory::{DeviceState, Inventory, device_id, from_sql_u64, to_sql_u64};
 use crate::outbox::TelemetryPolicy;
 
-/// What the gateway does about a finding.
+/// Gateway action for a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -59,13 +59,13 @@ pub struct CommandRequest {
     pub command_id: u64,
     /// The target device.
     pub device: DeviceId,
-    /// What the device is asked to do.
+    /// Requested action.
     pub action: CommandAction,
     /// Last second (Unix epoch) at which the device may carry it out.
     pub not_after_unix_secs: u64,
 }
 
-/// What [`Responder::respond`] did.
+/// Result of [`Responder::respond`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// The action taken: the policy's choice, or [`Action::Alert`] for a
@@ -94,11 +94,11 @@ pub struct AuditRecord {
     pub rule: Option<String>,
     /// When the command was issued, in milliseconds since the Unix epoch.
     pub issued_unix_ms: u64,
-    /// `executed`, `deferred` or `rejected`; `None` until the device answers.
+    /// `executed`, `deferred` or `rejected`; `None` until the device acknowledges.
     pub outcome: Option<String>,
     /// The device's reason for a deferred or rejected command.
     pub reason: Option<String>,
-    /// When the answer arrived, in milliseconds since the Unix epoch.
+    /// When the acknowledgement arrived, in milliseconds since the Unix epoch.
     pub acknowledged_unix_ms: Option<u64>,
 }
 
@@ -283,9 +283,9 @@ impl Responder {
             .map_err(sql("look up pending commands"))
     }
 
-    /// Writes a device's answer to a command into the audit table; returns
-    /// `false` when no command with that id was sent to that device (the
-    /// answer is then logged and ignored).
+    /// Writes a device's acknowledgement of a command into the audit table.
+    /// Returns `false`, and logs the acknowledgement, when no command with
+    /// that id was sent to that device.
     pub fn record_acknowledgement(
         &mut self,
         device: DeviceId,

@@ -1,10 +1,10 @@
-//! The Prometheus endpoint answers a real request on loopback.
+//! The Prometheus endpoint serves a real request on loopback.
 
 use std::net::SocketAddr;
 
 use palisade_gateway::finding::RuleId;
 use palisade_gateway::metrics::{
-    self, DropReason, MAX_REQUEST_HEAD, Metrics, MetricsError, RefusalReason,
+    self, AdmissionRejection, DropReason, MAX_REQUEST_HEAD, Metrics, MetricsError,
 };
 use palisade_schema::EventClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,7 +29,7 @@ async fn endpoint_serves_counters() {
     let metrics = Metrics::new();
     metrics.admission();
     metrics.admission();
-    metrics.refusal(RefusalReason::InvalidCredential);
+    metrics.rejected_admission(AdmissionRejection::InvalidCredential);
     metrics.events(EventClass::Security, 40);
     metrics.events(EventClass::Telemetry, 12);
     metrics.finding(RuleId::BruteForceLogin);
@@ -48,7 +48,7 @@ async fn endpoint_serves_counters() {
     assert!(head.contains("text/plain; version=0.0.4"));
     for line in [
         "palisade_admissions_total 2",
-        "palisade_refusals_total{reason=\"invalid_credential\"} 1",
+        "palisade_rejected_admissions_total{reason=\"invalid_credential\"} 1",
         "palisade_events_total{class=\"security\"} 40",
         "palisade_events_total{class=\"operational\"} 0",
         "palisade_events_total{class=\"telemetry\"} 12",
@@ -86,7 +86,7 @@ async fn endpoint_serves_counters() {
     // A request head above the limit is cut off with 431.
     let mut oversized = b"GET /metrics HTTP/1.1\r\nX-Padding: ".to_vec();
     // Exactly one byte over the limit, so the endpoint has read everything
-    // when it answers and the close carries no reset.
+    // before it responds and the close carries no reset.
     let padding = MAX_REQUEST_HEAD + 1 - oversized.len();
     oversized.extend(std::iter::repeat_n(b'a', padding));
     let response = request(address, &oversized).await;

@@ -186,7 +186,7 @@ fn batches_flow_to_sinks_and_responses() {
             claimed_device_id: None,
         }),
     };
-    let findings = core.refuse(&unknown).unwrap();
+    let findings = core.reject_admission(&unknown).unwrap();
     assert_eq!(findings[0].rule, RuleId::UnknownDevice);
     let expired = Event {
         header: Header::default(),
@@ -199,7 +199,7 @@ fn batches_flow_to_sinks_and_responses() {
         }),
     };
     assert_eq!(
-        core.refuse(&expired).unwrap()[0].rule,
+        core.reject_admission(&expired).unwrap()[0].rule,
         RuleId::InvalidCredential
     );
 
@@ -238,8 +238,8 @@ fn batches_flow_to_sinks_and_responses() {
     let text = metrics.render();
     for line in [
         "palisade_admissions_total 1",
-        "palisade_refusals_total{reason=\"unknown_device\"} 1",
-        "palisade_refusals_total{reason=\"invalid_credential\"} 1",
+        "palisade_rejected_admissions_total{reason=\"unknown_device\"} 1",
+        "palisade_rejected_admissions_total{reason=\"invalid_credential\"} 1",
         "palisade_findings_total{rule=\"brute_force_login\"} 1",
         "palisade_drops_total{reason=\"telemetry_withheld\"} 1",
         "palisade_duplicate_events_total 2",
@@ -267,7 +267,7 @@ fn revoked_device_is_rejected_at_admission() {
     assert!(
         metrics
             .render()
-            .contains("palisade_refusals_total{reason=\"revoked\"} 1")
+            .contains("palisade_rejected_admissions_total{reason=\"revoked\"} 1")
     );
 }
 
@@ -284,7 +284,7 @@ fn restart_keeps_inventory_and_undelivered_rows() {
         std::mem::forget(core);
     }
     let mut core = GatewayCore::open(config.clone(), Metrics::new()).unwrap();
-    // The sample batch holds eight failed logins, so the policy isolated the
+    // The sample batch contains eight failed logins, so the policy isolated the
     // device before the crash; the state survived it.
     assert_eq!(
         core.inventory().device(DEVICE).unwrap().unwrap().state,

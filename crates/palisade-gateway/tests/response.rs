@@ -230,7 +230,7 @@ fn acknowledgements_are_audited() {
         Some("executed")
     );
 
-    // An answer from another device, or for an unknown id, changes nothing.
+    // An acknowledgement from another device, or for an unknown id, changes nothing.
     assert!(
         !responder
             .record_acknowledgement(DeviceId([9; 16]), &executed, NOW)
