@@ -22,10 +22,10 @@ pub enum VerificationTime {
     /// A trusted clock (seconds since the Unix epoch): both ends of the
     /// validity period are checked.
     Trusted(u64),
-    /// A last-known-good time on a device without a trusted clock: the real
-    /// time is at least this value, so expiry is checked but not-before is
-    /// not (a credential issued after the device was last told the time is
-    /// not wrongly refused).
+    /// A last-known-good time on a device without a trusted clock. The real
+    /// time is at least this value, so expiry is checked. Not-before is not
+    /// checked, so that a credential issued after the device last received an
+    /// authenticated time is not wrongly rejected.
     LastKnownGood(u64),
 }
 

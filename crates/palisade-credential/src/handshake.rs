@@ -513,7 +513,7 @@ impl<S: ?Sized> core::fmt::Debug for DeviceAwaitingMsg2<'_, S> {
     }
 }
 
-/// What the device learns from a completed handshake.
+/// Result of a completed handshake on the device side.
 #[derive(Debug)]
 pub struct DeviceComplete {
     /// Session keys.

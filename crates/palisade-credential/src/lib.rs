@@ -4,7 +4,7 @@
 //! A device maker signs a credential for every device at the factory (root,
 //! then a factory-line intermediate, then the device). A gateway admits a
 //! device only when that chain verifies against a pinned root and the device
-//! proves it holds the key in a three-message handshake, whose session keys
+//! proves possession of its key in a three-message handshake, whose session keys
 //! seal the wire crate's frames. Commands back to the device are signed by a
 //! gateway credential from the operator's root. Every rejection carries a
 //! [`RejectReason`] with a stable [`code`](RejectReason::code), so a gateway

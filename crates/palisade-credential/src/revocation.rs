@@ -234,7 +234,7 @@ fn read_body(reader: &mut Reader<'_>) -> Result<RevocationList, RejectReason> {
     })
 }
 
-/// What a gateway does while its revocation list is stale (past next-update).
+/// Gateway behaviour while its revocation list is stale (past next-update).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StalePolicy {
     /// Reject new admissions (default: true).

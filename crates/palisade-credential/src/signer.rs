@@ -80,8 +80,8 @@ impl SoftwareSigner {
         Ok(Self::from_seed(&seed))
     }
 
-    /// Reads a PKCS#8 Ed25519 document, v1 (RFC 8410, 48 bytes) or v2 (with
-    /// the public key, 83 bytes); a v2 public key must match the private key.
+    /// Reads a PKCS#8 Ed25519 document: v1 (RFC 8410, 48 bytes) or v2 (with
+    /// the public key, 83 bytes). A v2 public key must match the private key.
     pub fn from_pkcs8(document: &[u8]) -> Result<Self, RejectReason> {
         let object = ObjectType::PrivateKey;
         let malformed = |field| RejectReason::Malformed { object, field };
@@ -129,7 +129,7 @@ impl SoftwareSigner {
     }
 
     /// Writes the key as a PKCS#8 v2 document (readable by ring and by
-    /// [`from_pkcs8`](Self::from_pkcs8)). The result holds the private key.
+    /// [`from_pkcs8`](Self::from_pkcs8)). The result contains the private key.
     pub fn to_pkcs8(&self) -> Zeroizing<[u8; PKCS8_V2_LEN]> {
         let mut document = Zeroizing::new([0u8; PKCS8_V2_LEN]);
         document[..16].copy_from_slice(&PKCS8_V2_PREFIX);

@@ -248,7 +248,8 @@ fn handshake_transcript_vector() {
 fn fuzz_seed_corpus_accepted() {
     use palisade_credential::fuzzing;
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
-    let targets: [(&str, fn(&[u8]) -> bool); 6] = [
+    type EntryPoint = fn(&[u8]) -> bool;
+    let targets: [(&str, EntryPoint); 6] = [
         ("credential_decode", fuzzing::credential_decode),
         ("revocation_list", fuzzing::revocation_list),
         ("handshake_msg1", fuzzing::handshake_msg1),

@@ -553,7 +553,7 @@ fn cases() -> Vec<(
             "message 3 made for another gateway",
             62,
             Box::new(|f| {
-                // The device answered a gateway that drew other random bytes.
+                // The device responded to a gateway that drew other random bytes.
                 let (msg1, msg3) = handshake_messages(f, &[1; 64], &[2; 64]);
                 gateway_with_msg3(f, &msg1, &[3; 64], &msg3)
             }),

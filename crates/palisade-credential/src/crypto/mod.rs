@@ -8,10 +8,10 @@
 //! `rustcrypto` is on as well), otherwise `rustcrypto`.
 //!
 //! Both backends share the Ed25519 checks that ring 0.17 does not make on its
-//! own ([`check_public_key`], [`check_signature_scalar`]) and use x25519-dalek
-//! for X25519, because ring's agreement API only accepts private keys that it
-//! generates from its own sealed RNG type, which rules out a device's hardware
-//! RNG and fixed-key test vectors.
+//! own ([`check_public_key`], [`check_signature_scalar`]). Both use
+//! x25519-dalek for X25519, because ring's agreement API only accepts private
+//! keys that it generates from its own sealed RNG type. That would rule out a
+//! device's hardware RNG and the fixed-key test vectors.
 
 #[cfg(feature = "ring")]
 mod ring_backend;
