@@ -28,9 +28,9 @@
 //! sequence number for that purpose).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::format;
 use std::string::{String, ToString};
 use std::time::Duration;
-use std::format;
 use std::vec::Vec;
 
 use rumqttc::{
@@ -95,7 +95,12 @@ impl MqttConfig {
     /// Defaults: keep-alive 30 s, 100 publishes in flight, 100,000 pending
     /// events, 256 KiB packets, 5 s connect timeout, backoff from 100 ms to
     /// 10 s, no TLS.
-    pub fn new(host: impl Into<String>, port: u16, client_id: impl Into<String>, site: impl Into<String>) -> Self {
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        client_id: impl Into<String>,
+        site: impl Into<String>,
+    ) -> Self {
         Self {
             host: host.into(),
             port,
@@ -136,7 +141,9 @@ pub struct UpstreamEvent {
 #[non_exhaustive]
 pub enum MqttError {
     /// A topic level is empty, too long, or contains `/`, `+`, `#` or NUL.
-    #[error("invalid MQTT topic level {level:?} for {field}: it must be 1 to {MAX_TOPIC_LEVEL_LEN} bytes without '/', '+', '#' or NUL")]
+    #[error(
+        "invalid MQTT topic level {level:?} for {field}: it must be 1 to {MAX_TOPIC_LEVEL_LEN} bytes without '/', '+', '#' or NUL"
+    )]
     InvalidTopicLevel {
         /// Which field the level came from.
         field: &'static str,
@@ -226,7 +233,10 @@ pub struct MqttPublisher {
 impl core::fmt::Debug for MqttPublisher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("MqttPublisher")
-            .field("broker", &format_args!("{}:{}", self.config.host, self.config.port))
+            .field(
+                "broker",
+                &format_args!("{}:{}", self.config.host, self.config.port),
+            )
             .field("client_id", &self.config.client_id)
             .field("queued", &self.queue.len())
             .field("inflight", &(self.inflight.len() + self.unbound.len()))
@@ -272,7 +282,8 @@ impl MqttPublisher {
                 "client_id must not be empty".to_string(),
             ));
         }
-        let mut options = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
+        let mut options =
+            MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
         options
             .set_keep_alive(config.keep_alive.max(Duration::from_secs(5)))
             .set_clean_session(true)
@@ -454,7 +465,10 @@ impl MqttPublisher {
     /// connection is dropped and every unconfirmed publish is sent again.
     fn on_collision(&mut self, pkid: u16) {
         self.stats.collisions += 1;
-        tracing::warn!(pkid, "MQTT packet id collision; reconnecting to resend unconfirmed publishes");
+        tracing::warn!(
+            pkid,
+            "MQTT packet id collision; reconnecting to resend unconfirmed publishes"
+        );
         self.eventloop.state.collision = None;
         self.connected = false;
         self.resend_all();

@@ -18,8 +18,8 @@
 
 use palisade_wire::seal::{OpenError, SealError};
 use palisade_wire::{
-    CRC_LEN, Flags, FrameDecoder, FrameError, FrameHeader, FrameOpener, HEADER_LEN, MAX_PAYLOAD_LEN,
-    Opener, Sealer, TAG_LEN,
+    CRC_LEN, Flags, FrameDecoder, FrameError, FrameHeader, FrameOpener, HEADER_LEN,
+    MAX_PAYLOAD_LEN, Opener, Sealer, TAG_LEN,
 };
 
 use crate::message::{
@@ -166,7 +166,11 @@ impl<S: Sealer> FrameWriter<S> {
     fn finish<'o>(&mut self, out: &'o mut [u8], len: usize) -> Result<&'o [u8], SessionError> {
         let record = self.next_record;
         let sealed = self.sealer.is_some();
-        let flags = if sealed { Flags::SEALED } else { Flags::CHECKSUMMED };
+        let flags = if sealed {
+            Flags::SEALED
+        } else {
+            Flags::CHECKSUMMED
+        };
         let header = FrameHeader {
             flags: Flags::from_byte(flags)?,
             record,
@@ -178,7 +182,8 @@ impl<S: Sealer> FrameWriter<S> {
         let body_end = HEADER_LEN + len;
         let frame_len = match &mut self.sealer {
             Some(sealer) => {
-                let tag = sealer.seal_in_place(record, &header_bytes, &mut out[HEADER_LEN..body_end])?;
+                let tag =
+                    sealer.seal_in_place(record, &header_bytes, &mut out[HEADER_LEN..body_end])?;
                 out[body_end..body_end + TAG_LEN].copy_from_slice(&tag);
                 body_end + TAG_LEN
             }

@@ -6,10 +6,10 @@
 //! buffer grows to hold it, so a peer cannot make the gateway reserve memory
 //! by announcing a huge frame.
 
+use std::format;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
-use std::format;
 use std::vec;
 use std::vec::Vec;
 
@@ -19,8 +19,8 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::backoff::Backoff;
 use crate::framing::{
-    CobsDecoder, Decoded, Framing, FramingError, LENGTH_PREFIX_LEN, cobs_encode, cobs_max_encoded_len,
-    length_prefix,
+    CobsDecoder, Decoded, Framing, FramingError, LENGTH_PREFIX_LEN, cobs_encode,
+    cobs_max_encoded_len, length_prefix,
 };
 use crate::link::{LinkConfig, LinkError, LinkStats};
 
@@ -137,7 +137,6 @@ impl<S: AsyncWrite + Unpin> TokioLink<S> {
             }
         }
     }
-
 }
 
 impl<S: AsyncRead + Unpin> TokioLink<S> {
@@ -246,7 +245,11 @@ impl<S: AsyncRead + Unpin> TokioLink<S> {
     }
 
     /// Reads more bytes into the staging buffer before `deadline`.
-    async fn fill(&mut self, deadline: Instant, mid_frame: bool) -> Result<(), LinkError<io::Error>> {
+    async fn fill(
+        &mut self,
+        deadline: Instant,
+        mid_frame: bool,
+    ) -> Result<(), LinkError<io::Error>> {
         if self.start > 0 {
             self.staging.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -274,7 +277,6 @@ impl<S: AsyncRead + Unpin> TokioLink<S> {
             }
         }
     }
-
 }
 
 /// Connects to `addr`, retrying with `backoff` until it succeeds or the

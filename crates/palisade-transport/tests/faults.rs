@@ -97,9 +97,15 @@ impl FaultyPipe {
 
     /// Bytes that arrive by `now`, in arrival order.
     fn receive(&mut self, now: u64) -> Vec<u8> {
-        self.in_transit.sort_by_key(|(arrival, order, _)| (*arrival, *order));
-        let due = self.in_transit.partition_point(|(arrival, _, _)| *arrival <= now);
-        self.in_transit.drain(..due).flat_map(|(_, _, bytes)| bytes).collect()
+        self.in_transit
+            .sort_by_key(|(arrival, order, _)| (*arrival, *order));
+        let due = self
+            .in_transit
+            .partition_point(|(arrival, _, _)| *arrival <= now);
+        self.in_transit
+            .drain(..due)
+            .flat_map(|(_, _, bytes)| bytes)
+            .collect()
     }
 
     /// A cut connection loses everything in transit.
@@ -109,7 +115,12 @@ impl FaultyPipe {
 }
 
 /// Splits a received byte stream into frames.
-fn frames(decoder: &mut CobsDecoder, bytes: &[u8], buf: &mut [u8], mut each: impl FnMut(&mut [u8])) -> u64 {
+fn frames(
+    decoder: &mut CobsDecoder,
+    bytes: &[u8],
+    buf: &mut [u8],
+    mut each: impl FnMut(&mut [u8]),
+) -> u64 {
     let mut rest = bytes;
     let mut dropped = 0;
     while !rest.is_empty() {
@@ -139,7 +150,13 @@ struct Outcome {
 
 /// Runs the device (sender) and the gateway (receiver) against each other
 /// over the faulty pipes until every event is delivered.
-fn simulate(seed: u64, faults: Faults, inbox_capacity: usize, consume_every_ms: u64, cut_every_ms: u64) -> Outcome {
+fn simulate(
+    seed: u64,
+    faults: Faults,
+    inbox_capacity: usize,
+    consume_every_ms: u64,
+    cut_every_ms: u64,
+) -> Outcome {
     let mut up = FaultyPipe::new(seed, faults);
     let mut down = FaultyPipe::new(seed.wrapping_mul(31).wrapping_add(7), faults);
 
@@ -191,7 +208,9 @@ fn simulate(seed: u64, faults: Faults, inbox_capacity: usize, consume_every_ms: 
         }
         while let Some(transmit) = sender.poll_transmit(now) {
             let record = &queue[&transmit.header.seq];
-            let frame = device_writer.data(&transmit.header, record, &mut out).expect("record fits a frame");
+            let frame = device_writer
+                .data(&transmit.header, record, &mut out)
+                .expect("record fits a frame");
             up.send(now, frame);
         }
 
@@ -199,31 +218,37 @@ fn simulate(seed: u64, faults: Faults, inbox_capacity: usize, consume_every_ms: 
         // each DATA frame with an acknowledgement.
         let bytes = up.receive(now);
         let mut acks = Vec::new();
-        cobs_dropped += frames(&mut gateway_decoder, &bytes, &mut rx_buf, |frame| {
-            match gateway_reader.read(frame) {
-                Ok(Message::Data { header, record }) => {
-                    let verdict = receiver.classify(&header);
-                    if verdict == Verdict::New {
-                        if inbox.len() >= inbox_capacity {
-                            refused_full += 1;
-                            return;
+        cobs_dropped +=
+            frames(
+                &mut gateway_decoder,
+                &bytes,
+                &mut rx_buf,
+                |frame| match gateway_reader.read(frame) {
+                    Ok(Message::Data { header, record }) => {
+                        let verdict = receiver.classify(&header);
+                        if verdict == Verdict::New {
+                            if inbox.len() >= inbox_capacity {
+                                refused_full += 1;
+                                return;
+                            }
+                            inbox.push(record.to_vec());
                         }
-                        inbox.push(record.to_vec());
+                        receiver.accept(&header);
+                        let credit = (inbox_capacity - inbox.len()) as u16;
+                        acks.push(receiver.ack_for(&header, credit));
                     }
-                    receiver.accept(&header);
-                    let credit = (inbox_capacity - inbox.len()) as u16;
-                    acks.push(receiver.ack_for(&header, credit));
-                }
-                Ok(other) => panic!("gateway received an unexpected message {other:?}"),
-                Err(_) => frames_rejected += 1,
-            }
-        });
+                    Ok(other) => panic!("gateway received an unexpected message {other:?}"),
+                    Err(_) => frames_rejected += 1,
+                },
+            );
         for ack in acks {
-            let frame = gateway_writer.ack(&ack, &mut out).expect("ACK fits a frame");
+            let frame = gateway_writer
+                .ack(&ack, &mut out)
+                .expect("ACK fits a frame");
             down.send(now, frame);
         }
         max_unconsumed = max_unconsumed.max(inbox.len());
-        if now % consume_every_ms == 0
+        if now.is_multiple_of(consume_every_ms)
             && let Some(record) = inbox.pop()
         {
             for chunk in record.chunks_exact(8) {
@@ -234,8 +259,11 @@ fn simulate(seed: u64, faults: Faults, inbox_capacity: usize, consume_every_ms: 
 
         // Device: apply acknowledgements.
         let bytes = down.receive(now);
-        cobs_dropped += frames(&mut device_decoder, &bytes, &mut rx_buf, |frame| {
-            match device_reader.read(frame) {
+        cobs_dropped += frames(
+            &mut device_decoder,
+            &bytes,
+            &mut rx_buf,
+            |frame| match device_reader.read(frame) {
                 Ok(Message::Ack(ack)) => {
                     sender.on_ack(&ack, |seq| {
                         queue.remove(&seq).expect("acknowledged record is queued");
@@ -243,12 +271,12 @@ fn simulate(seed: u64, faults: Faults, inbox_capacity: usize, consume_every_ms: 
                 }
                 Ok(other) => panic!("device received an unexpected message {other:?}"),
                 Err(_) => frames_rejected += 1,
-            }
-        });
+            },
+        );
 
         // Now and then the connection is cut: a new session with fresh
         // record numbers, everything in transit lost.
-        if cut_every_ms > 0 && now % cut_every_ms == 0 {
+        if cut_every_ms > 0 && now.is_multiple_of(cut_every_ms) {
             up.cut();
             down.cut();
             session += 1;
@@ -282,8 +310,12 @@ fn simulate(seed: u64, faults: Faults, inbox_capacity: usize, consume_every_ms: 
 }
 
 fn assert_exactly_once(outcome: &Outcome) {
-    let lost: Vec<usize> = (0..outcome.delivered.len()).filter(|&i| outcome.delivered[i] == 0).collect();
-    let twice: Vec<usize> = (0..outcome.delivered.len()).filter(|&i| outcome.delivered[i] > 1).collect();
+    let lost: Vec<usize> = (0..outcome.delivered.len())
+        .filter(|&i| outcome.delivered[i] == 0)
+        .collect();
+    let twice: Vec<usize> = (0..outcome.delivered.len())
+        .filter(|&i| outcome.delivered[i] > 1)
+        .collect();
     assert!(
         lost.is_empty(),
         "{} events lost (first {:?}) after {} simulated ms",
@@ -291,7 +323,12 @@ fn assert_exactly_once(outcome: &Outcome) {
         &lost[..lost.len().min(10)],
         outcome.elapsed_ms
     );
-    assert!(twice.is_empty(), "{} events delivered twice (first {:?})", twice.len(), &twice[..twice.len().min(10)]);
+    assert!(
+        twice.is_empty(),
+        "{} events delivered twice (first {:?})",
+        twice.len(),
+        &twice[..twice.len().min(10)]
+    );
 }
 
 const HARSH: Faults = Faults {
@@ -325,8 +362,14 @@ fn faulty_link_delivers_each_event_once() {
         assert!(outcome.pipe.dropped > 0 && outcome.pipe.duplicated > 0);
         assert!(outcome.pipe.corrupted > 0 && outcome.pipe.truncated > 0);
         assert!(outcome.retransmitted > 0, "no retransmission");
-        assert!(outcome.duplicates_dropped > 0, "no duplicate reached the receiver");
-        assert!(outcome.frames_rejected + outcome.cobs_dropped > 0, "no damaged frame was caught");
+        assert!(
+            outcome.duplicates_dropped > 0,
+            "no duplicate reached the receiver"
+        );
+        assert!(
+            outcome.frames_rejected + outcome.cobs_dropped > 0,
+            "no damaged frame was caught"
+        );
     }
 }
 
@@ -334,7 +377,11 @@ fn faulty_link_delivers_each_event_once() {
 fn cut_connections_deliver_each_event_once() {
     let outcome = simulate(11, HARSH, 64, 1, 250);
     assert_exactly_once(&outcome);
-    assert!(outcome.reconnects > 100, "only {} reconnections", outcome.reconnects);
+    assert!(
+        outcome.reconnects > 100,
+        "only {} reconnections",
+        outcome.reconnects
+    );
 }
 
 #[test]
@@ -360,6 +407,9 @@ fn slow_receiver_pushes_back() {
         "{} of {records} records refused for a full inbox: the sender ignored the credit",
         outcome.refused_full
     );
-    assert!(outcome.elapsed_ms >= records * 5, "the receiver's pace was not respected");
+    assert!(
+        outcome.elapsed_ms >= records * 5,
+        "the receiver's pace was not respected"
+    );
     let _ = WINDOW;
 }

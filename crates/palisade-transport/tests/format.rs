@@ -6,7 +6,8 @@ mod common;
 use common::cipher::{TestOpener, TestSealer};
 use palisade_transport::WINDOW;
 use palisade_transport::framing::{
-    CobsDecoder, Decoded, FramingError, LengthPrefixDecoder, cobs_encode, cobs_max_encoded_len, length_prefix,
+    CobsDecoder, Decoded, FramingError, LengthPrefixDecoder, cobs_encode, cobs_max_encoded_len,
+    length_prefix,
 };
 use palisade_transport::message::{Ack, DataHeader, Message, MessageError, encode_data};
 use palisade_transport::session::{
@@ -65,7 +66,9 @@ fn checksummed_frame_matches_vector() {
     assert_eq!(frame, expected);
     assert_eq!(writer.next_record(), 1);
     // The wire crate's own decoder accepts the frame.
-    let decoded = palisade_wire::FrameDecoder::new().decode(&expected).expect("valid wire frame");
+    let decoded = palisade_wire::FrameDecoder::new()
+        .decode(&expected)
+        .expect("valid wire frame");
     assert_eq!(decoded.record(), 0);
     let mut reader = FrameReader::checksummed();
     let mut bytes = expected.clone();
@@ -76,7 +79,10 @@ fn checksummed_frame_matches_vector() {
 fn stream_framings_match_vectors() {
     let frame = vector("checksummed_ack_frame.hex");
     let prefixed = vector("length_prefixed_ack_frame.hex");
-    assert_eq!(&length_prefix(frame.len()).expect("valid length")[..], &prefixed[..4]);
+    assert_eq!(
+        &length_prefix(frame.len()).expect("valid length")[..],
+        &prefixed[..4]
+    );
     let cobs = vector("cobs_ack_frame.hex");
     let mut out = vec![0u8; cobs_max_encoded_len(frame.len()) + 1];
     let len = cobs_encode(&frame, &mut out).expect("fits");
@@ -99,7 +105,10 @@ fn sealed_frame_round_trip_and_tamper() {
     let mut writer = FrameWriter::sealed(TestSealer::new(1));
     let mut reader = FrameReader::sealed(TestOpener::new(1));
     let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
-    let frame = writer.data(&DATA_HEADER, b"record", &mut out).expect("fits").to_vec();
+    let frame = writer
+        .data(&DATA_HEADER, b"record", &mut out)
+        .expect("fits")
+        .to_vec();
     let mut copy = frame.clone();
     assert_eq!(
         reader.read(&mut copy),
@@ -110,14 +119,23 @@ fn sealed_frame_round_trip_and_tamper() {
     );
     // The same frame again is a replay.
     let mut replay = frame.clone();
-    assert!(matches!(reader.read(&mut replay), Err(SessionError::Frame(_))));
+    assert!(matches!(
+        reader.read(&mut replay),
+        Err(SessionError::Frame(_))
+    ));
     // Any flipped bit fails the tag.
     for index in 0..frame.len() {
         let mut writer = FrameWriter::sealed(TestSealer::new(1));
         let mut reader = FrameReader::sealed(TestOpener::new(1));
-        let mut tampered = writer.data(&DATA_HEADER, b"record", &mut out).expect("fits").to_vec();
+        let mut tampered = writer
+            .data(&DATA_HEADER, b"record", &mut out)
+            .expect("fits")
+            .to_vec();
         tampered[index] ^= 0x01;
-        assert!(reader.read(&mut tampered).is_err(), "flipped byte {index} accepted");
+        assert!(
+            reader.read(&mut tampered).is_err(),
+            "flipped byte {index} accepted"
+        );
     }
 }
 
@@ -126,9 +144,14 @@ fn largest_record_fits_one_frame() {
     let mut writer = FrameWriter::checksummed();
     let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
     let record = vec![0xA5; MAX_RECORD_LEN];
-    let len = writer.data(&DATA_HEADER, &record, &mut out).expect("largest record fits").len();
+    let len = writer
+        .data(&DATA_HEADER, &record, &mut out)
+        .expect("largest record fits")
+        .len();
     let mut reader = FrameReader::checksummed();
-    assert!(matches!(reader.read(&mut out[..len]), Ok(Message::Data { record, .. }) if record.len() == MAX_RECORD_LEN));
+    assert!(
+        matches!(reader.read(&mut out[..len]), Ok(Message::Data { record, .. }) if record.len() == MAX_RECORD_LEN)
+    );
     let too_long = vec![0xA5; MAX_RECORD_LEN + 1];
     assert!(matches!(
         writer.data(&DATA_HEADER, &too_long, &mut out),
@@ -138,19 +161,37 @@ fn largest_record_fits_one_frame() {
 
 #[test]
 fn message_decoder_rejects_malformed_input() {
-    assert!(matches!(Message::decode(&[]), Err(MessageError::TooShort { .. })));
-    assert_eq!(Message::decode(&[0x03]), Err(MessageError::UnknownKind { kind: 3 }));
+    assert!(matches!(
+        Message::decode(&[]),
+        Err(MessageError::TooShort { .. })
+    ));
+    assert_eq!(
+        Message::decode(&[0x03]),
+        Err(MessageError::UnknownKind { kind: 3 })
+    );
     let ack = vector("ack_message.hex");
-    assert!(matches!(Message::decode(&ack[..22]), Err(MessageError::TooShort { .. })));
+    assert!(matches!(
+        Message::decode(&ack[..22]),
+        Err(MessageError::TooShort { .. })
+    ));
     let mut longer = ack.clone();
     longer.push(0);
-    assert_eq!(Message::decode(&longer), Err(MessageError::AckLength { len: 24 }));
+    assert_eq!(
+        Message::decode(&longer),
+        Err(MessageError::AckLength { len: 24 })
+    );
     let data = vector("data_message.hex");
-    assert!(matches!(Message::decode(&data[..20]), Err(MessageError::TooShort { .. })));
+    assert!(matches!(
+        Message::decode(&data[..20]),
+        Err(MessageError::TooShort { .. })
+    ));
     // base above seq
     let mut bad = data.clone();
     bad[13..21].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(matches!(Message::decode(&bad), Err(MessageError::BaseAboveSequence { .. })));
+    assert!(matches!(
+        Message::decode(&bad),
+        Err(MessageError::BaseAboveSequence { .. })
+    ));
     assert_eq!(
         Message::decode(&[0x80, 1, 2]),
         Ok(Message::Application {
@@ -207,21 +248,33 @@ fn length_prefix_boundary() {
     let mut decoder = LengthPrefixDecoder::new(max);
     let mut stream = length_prefix(max).expect("valid").to_vec();
     stream.extend(std::iter::repeat_n(7u8, max));
-    assert_eq!(decoder.feed(&stream, &mut buf), (stream.len(), Decoded::Frame(max)));
+    assert_eq!(
+        decoder.feed(&stream, &mut buf),
+        (stream.len(), Decoded::Frame(max))
+    );
 
     let mut decoder = LengthPrefixDecoder::new(max);
     let over = length_prefix(max + 1).expect("valid");
     let (consumed, result) = decoder.feed(&over, &mut buf);
     assert_eq!(consumed, 4, "nothing read past the rejected prefix");
-    assert_eq!(result, Decoded::Error(FramingError::TooLarge { len: max + 1, max }));
+    assert_eq!(
+        result,
+        Decoded::Error(FramingError::TooLarge { len: max + 1, max })
+    );
 
     // The receive buffer lowers the limit further.
     let mut small = [0u8; 10];
     let mut decoder = LengthPrefixDecoder::new(max);
     let (_, result) = decoder.feed(&length_prefix(11).expect("valid"), &mut small);
-    assert_eq!(result, Decoded::Error(FramingError::TooLarge { len: 11, max: 10 }));
+    assert_eq!(
+        result,
+        Decoded::Error(FramingError::TooLarge { len: 11, max: 10 })
+    );
     let mut decoder = LengthPrefixDecoder::new(max);
-    assert_eq!(decoder.feed(&[0, 0, 0, 0], &mut small).1, Decoded::Error(FramingError::Empty));
+    assert_eq!(
+        decoder.feed(&[0, 0, 0, 0], &mut small).1,
+        Decoded::Error(FramingError::Empty)
+    );
 }
 
 #[test]
@@ -238,7 +291,10 @@ fn cobs_boundary_and_resync() {
             assert_eq!(result, Decoded::Frame(max));
             assert_eq!(&buf[..max], &frame[..]);
         } else {
-            assert!(matches!(result, Decoded::Error(FramingError::TooLarge { .. })), "{result:?}");
+            assert!(
+                matches!(result, Decoded::Error(FramingError::TooLarge { .. })),
+                "{result:?}"
+            );
         }
     }
 
@@ -278,7 +334,10 @@ fn cobs_round_trips_block_edges() {
                 .collect();
             let mut encoded = vec![0u8; cobs_max_encoded_len(len) + 1];
             let n = cobs_encode(&frame, &mut encoded).expect("fits");
-            assert!(!encoded[..n - 1].contains(&0), "zero inside the encoding of {len} bytes");
+            assert!(
+                !encoded[..n - 1].contains(&0),
+                "zero inside the encoding of {len} bytes"
+            );
             let mut decoder = CobsDecoder::new(2048);
             let (_, result) = decoder.feed(&encoded[..n], &mut buf);
             assert_eq!(result, Decoded::Frame(len), "length {len}");

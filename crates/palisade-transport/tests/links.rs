@@ -27,14 +27,18 @@ fn io(stream: TcpStream) -> TcpIo {
 
 #[test]
 fn blocking_link_round_trips_both_framings() {
-    for config in [LinkConfig::stream(512, 2_000), LinkConfig::byte_link(512, 2_000)] {
+    for config in [
+        LinkConfig::stream(512, 2_000),
+        LinkConfig::byte_link(512, 2_000),
+    ] {
         let (client, server) = tcp_pair();
         let clock = StdClock::new();
         let mut tx_buf = [0u8; 512];
         let mut rx_buf = [0u8; 512];
         let mut sender = FramedLink::new(io(client), &mut tx_buf, config);
         let mut receiver = FramedLink::new(io(server), &mut rx_buf, config);
-        let frames: Vec<Vec<u8>> = vec![vec![1], vec![0; 300], (0..=255).collect(), vec![0xFF; 512]];
+        let frames: Vec<Vec<u8>> =
+            vec![vec![1], vec![0; 300], (0..=255).collect(), vec![0xFF; 512]];
         for frame in &frames {
             sender.send(frame).expect("send");
         }
@@ -45,14 +49,20 @@ fn blocking_link_round_trips_both_framings() {
         let too_large = vec![1u8; 513];
         assert!(matches!(
             sender.send(&too_large),
-            Err(LinkError::Framing(FramingError::TooLarge { len: 513, max: 512 }))
+            Err(LinkError::Framing(FramingError::TooLarge {
+                len: 513,
+                max: 512
+            }))
         ));
     }
 }
 
 #[test]
 fn slow_peer_is_cut_off() {
-    for config in [LinkConfig::stream(512, 500), LinkConfig::byte_link(512, 500)] {
+    for config in [
+        LinkConfig::stream(512, 500),
+        LinkConfig::byte_link(512, 500),
+    ] {
         let (mut client, server) = tcp_pair();
         // One byte every 100 ms: a 50-byte frame would take 5 s.
         let writer = thread::spawn(move || {
@@ -72,10 +82,19 @@ fn slow_peer_is_cut_off() {
         let result = link.recv(&clock);
         let waited = started.elapsed();
         assert!(
-            matches!(result, Err(LinkError::Timeout { mid_frame: true, .. })),
+            matches!(
+                result,
+                Err(LinkError::Timeout {
+                    mid_frame: true,
+                    ..
+                })
+            ),
             "{result:?}"
         );
-        assert!(waited < Duration::from_millis(900), "waited {waited:?} for a 500 ms timeout");
+        assert!(
+            waited < Duration::from_millis(900),
+            "waited {waited:?} for a 500 ms timeout"
+        );
         writer.join().expect("writer thread");
     }
 }
@@ -83,13 +102,21 @@ fn slow_peer_is_cut_off() {
 #[test]
 fn oversized_prefix_rejected_before_payload() {
     let (mut client, server) = tcp_pair();
-    client.write_all(&length_prefix(513).expect("valid")).expect("write");
+    client
+        .write_all(&length_prefix(513).expect("valid"))
+        .expect("write");
     let clock = StdClock::new();
     let mut rx_buf = [0u8; 512];
     let mut link = FramedLink::new(io(server), &mut rx_buf, LinkConfig::stream(512, 2_000));
     let result = link.recv(&clock);
     assert!(
-        matches!(result, Err(LinkError::Framing(FramingError::TooLarge { len: 513, max: 512 }))),
+        matches!(
+            result,
+            Err(LinkError::Framing(FramingError::TooLarge {
+                len: 513,
+                max: 512
+            }))
+        ),
         "{result:?}"
     );
     assert!(matches!(link.recv(&clock), Err(LinkError::Broken)));
@@ -106,7 +133,10 @@ fn idle_link_times_out_and_stays_usable() {
     let mut receiver = FramedLink::new(io(server), &mut rx_buf, config);
     assert!(matches!(
         receiver.recv(&clock),
-        Err(LinkError::Timeout { mid_frame: false, .. })
+        Err(LinkError::Timeout {
+            mid_frame: false,
+            ..
+        })
     ));
     sender.send(b"after idle").expect("send");
     assert_eq!(receiver.recv(&clock).expect("receive"), b"after idle");
@@ -124,7 +154,10 @@ fn closed_peer_is_reported() {
 
 #[tokio::test]
 async fn tokio_link_round_trip_and_limits() {
-    for config in [LinkConfig::stream(256, 1_000), LinkConfig::byte_link(256, 1_000)] {
+    for config in [
+        LinkConfig::stream(256, 1_000),
+        LinkConfig::byte_link(256, 1_000),
+    ] {
         let (a, b) = tokio::io::duplex(64);
         let mut sender = TokioLink::new(a, config);
         let mut receiver = TokioLink::new(b, config);
@@ -145,7 +178,10 @@ async fn tokio_link_round_trip_and_limits() {
         assert_eq!(lens, vec![1, 100, 256]);
         assert!(matches!(
             sender.send(&[1u8; 257]).await,
-            Err(LinkError::Framing(FramingError::TooLarge { len: 257, max: 256 }))
+            Err(LinkError::Framing(FramingError::TooLarge {
+                len: 257,
+                max: 256
+            }))
         ));
     }
 }
@@ -167,7 +203,16 @@ async fn tokio_link_cuts_off_slow_peer() {
     let mut link = TokioLink::new(b, LinkConfig::stream(256, 400));
     let started = Instant::now();
     let result = link.recv().await.map(<[u8]>::len);
-    assert!(matches!(result, Err(LinkError::Timeout { mid_frame: true, .. })), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(LinkError::Timeout {
+                mid_frame: true,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
     assert!(started.elapsed() < Duration::from_millis(800));
     assert!(matches!(link.recv().await, Err(LinkError::Broken)));
     writer.abort();
@@ -182,7 +227,13 @@ async fn tokio_link_rejects_oversized_prefix() {
     let mut link = TokioLink::new(b, LinkConfig::stream(1024, 1_000));
     let result = link.recv().await.map(<[u8]>::len);
     assert!(
-        matches!(result, Err(LinkError::Framing(FramingError::TooLarge { len: 0xFFFF_FFFF, max: 1024 }))),
+        matches!(
+            result,
+            Err(LinkError::Framing(FramingError::TooLarge {
+                len: 0xFFFF_FFFF,
+                max: 1024
+            }))
+        ),
         "{result:?}"
     );
 }
@@ -213,7 +264,10 @@ impl embedded_io_async::Write for AsyncPipe {
 
 #[tokio::test]
 async fn async_link_round_trips_both_framings() {
-    for config in [LinkConfig::stream(300, 1_000), LinkConfig::byte_link(300, 1_000)] {
+    for config in [
+        LinkConfig::stream(300, 1_000),
+        LinkConfig::byte_link(300, 1_000),
+    ] {
         let (a, b) = tokio::io::duplex(1024);
         let clock = StdClock::new();
         let mut tx_buf = [0u8; 300];
@@ -245,7 +299,11 @@ fn backoff_is_bounded_with_jitter() {
     assert_eq!(delays.len(), 8, "attempt limit");
     for (attempt, delay) in delays.iter().enumerate() {
         let bound = (100u32 << attempt).min(1_000);
-        assert!(*delay >= bound / 2 && *delay <= bound, "attempt {attempt}: {delay} ms outside [{}, {bound}]", bound / 2);
+        assert!(
+            *delay >= bound / 2 && *delay <= bound,
+            "attempt {attempt}: {delay} ms outside [{}, {bound}]",
+            bound / 2
+        );
     }
     // Different seeds spread the delays.
     let firsts: std::collections::BTreeSet<u32> = (0..20)

@@ -84,15 +84,27 @@ impl Subscriber {
     /// Collects messages until every id in `expected` arrived or `limit`
     /// passed, then a short while longer to catch duplicates. Returns how
     /// many times each id arrived.
-    async fn collect(&mut self, counts: &mut BTreeMap<u64, u32>, expected: &[u64], limit: Duration) {
+    async fn collect(
+        &mut self,
+        counts: &mut BTreeMap<u64, u32>,
+        expected: &[u64],
+        limit: Duration,
+    ) {
         let deadline = tokio::time::Instant::now() + limit;
-        let mut outstanding: std::collections::BTreeSet<u64> =
-            expected.iter().copied().filter(|id| !counts.contains_key(id)).collect();
+        let mut outstanding: std::collections::BTreeSet<u64> = expected
+            .iter()
+            .copied()
+            .filter(|id| !counts.contains_key(id))
+            .collect();
         while !outstanding.is_empty() {
             match tokio::time::timeout_at(deadline, self.received.recv()).await {
                 Ok(Some((topic_name, id))) => {
-                    let wanted = topic("ward-3", CLASSES[(id % 3) as usize], &format!("pump-{:03}", id % 7))
-                        .expect("valid topic");
+                    let wanted = topic(
+                        "ward-3",
+                        CLASSES[(id % 3) as usize],
+                        &format!("pump-{:03}", id % 7),
+                    )
+                    .expect("valid topic");
                     assert_eq!(topic_name, wanted, "event {id} arrived on the wrong topic");
                     *counts.entry(id).or_default() += 1;
                     outstanding.remove(&id);
@@ -115,13 +127,21 @@ impl Subscriber {
 
 /// Ids in `expected` that never arrived, as a count and the first few.
 fn missing(counts: &BTreeMap<u64, u32>, expected: &[u64]) -> (usize, Vec<u64>) {
-    let ids: Vec<u64> = expected.iter().copied().filter(|id| !counts.contains_key(id)).collect();
+    let ids: Vec<u64> = expected
+        .iter()
+        .copied()
+        .filter(|id| !counts.contains_key(id))
+        .collect();
     (ids.len(), ids.into_iter().take(10).collect())
 }
 
 /// Ids that arrived more than once, with their counts.
 fn duplicated(counts: &BTreeMap<u64, u32>) -> Vec<(u64, u32)> {
-    counts.iter().filter(|(_, n)| **n > 1).map(|(id, n)| (*id, *n)).collect()
+    counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, n)| (*id, *n))
+        .collect()
 }
 
 const NONE_MISSING: (usize, Vec<u64>) = (0, Vec::new());
@@ -142,13 +162,29 @@ async fn batch_arrives_once_per_event() {
     assert_eq!(report.pending, 0, "events left unconfirmed");
     let mut confirmed = report.confirmed.clone();
     confirmed.sort_unstable();
-    assert!(confirmed == ids, "confirmed {} ids, expected each of {} once", confirmed.len(), ids.len());
+    assert!(
+        confirmed == ids,
+        "confirmed {} ids, expected each of {} once",
+        confirmed.len(),
+        ids.len()
+    );
 
     let mut counts = BTreeMap::new();
-    subscriber.collect(&mut counts, &ids, Duration::from_secs(30)).await;
-    assert_eq!(missing(&counts, &ids), NONE_MISSING, "events never delivered");
+    subscriber
+        .collect(&mut counts, &ids, Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        missing(&counts, &ids),
+        NONE_MISSING,
+        "events never delivered"
+    );
     let duplicates = duplicated(&counts);
-    assert!(duplicates.is_empty(), "{} events delivered twice, first: {:?}", duplicates.len(), &duplicates[..duplicates.len().min(10)]);
+    assert!(
+        duplicates.is_empty(),
+        "{} events delivered twice, first: {:?}",
+        duplicates.len(),
+        &duplicates[..duplicates.len().min(10)]
+    );
     assert_eq!(counts.len(), ids.len());
 
     let stats = publisher.stats();
@@ -174,7 +210,9 @@ async fn events_survive_broker_restart() {
         .await
         .expect("publish batch A");
     assert_eq!(report.confirmed.len(), batch_a.len());
-    subscriber.collect(&mut counts, &batch_a, Duration::from_secs(20)).await;
+    subscriber
+        .collect(&mut counts, &batch_a, Duration::from_secs(20))
+        .await;
     assert_eq!(missing(&counts, &batch_a), NONE_MISSING);
 
     // Batch B is handed over while the broker is down: nothing can be
@@ -182,25 +220,54 @@ async fn events_survive_broker_restart() {
     broker.stop();
     let batch_b: Vec<u64> = (500..1_000).collect();
     let report = publisher
-        .publish_batch(batch_b.iter().map(|&id| event(id)), Duration::from_millis(1_500))
+        .publish_batch(
+            batch_b.iter().map(|&id| event(id)),
+            Duration::from_millis(1_500),
+        )
         .await
         .expect("publish batch B while the broker is down");
-    assert!(report.confirmed.is_empty(), "a stopped broker confirmed {:?}", report.confirmed);
+    assert!(
+        report.confirmed.is_empty(),
+        "a stopped broker confirmed {:?}",
+        report.confirmed
+    );
     assert_eq!(report.pending, batch_b.len());
 
     broker.restart().expect("restart broker");
-    let report = publisher.flush(Duration::from_secs(30)).await.expect("flush batch B");
+    let report = publisher
+        .flush(Duration::from_secs(30))
+        .await
+        .expect("flush batch B");
     assert_eq!(report.pending, 0);
     let mut confirmed = report.confirmed;
     confirmed.sort_unstable();
-    assert!(confirmed == batch_b, "confirmed {} ids of batch B, expected {}", confirmed.len(), batch_b.len());
+    assert!(
+        confirmed == batch_b,
+        "confirmed {} ids of batch B, expected {}",
+        confirmed.len(),
+        batch_b.len()
+    );
 
     let all: Vec<u64> = (0..1_000).collect();
-    subscriber.collect(&mut counts, &all, Duration::from_secs(30)).await;
-    assert_eq!(missing(&counts, &all), NONE_MISSING, "events lost across the restart");
+    subscriber
+        .collect(&mut counts, &all, Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        missing(&counts, &all),
+        NONE_MISSING,
+        "events lost across the restart"
+    );
     let duplicates = duplicated(&counts);
-    assert!(duplicates.is_empty(), "{} events delivered twice, first: {:?}", duplicates.len(), &duplicates[..duplicates.len().min(10)]);
-    assert!(publisher.stats().connection_errors > 0, "the restart was not noticed");
+    assert!(
+        duplicates.is_empty(),
+        "{} events delivered twice, first: {:?}",
+        duplicates.len(),
+        &duplicates[..duplicates.len().min(10)]
+    );
+    assert!(
+        publisher.stats().connection_errors > 0,
+        "the restart was not noticed"
+    );
 
     publisher.disconnect(Duration::from_secs(2)).await;
     subscriber.stop().await;
@@ -232,20 +299,45 @@ async fn restart_mid_batch_loses_nothing() {
     let started = tokio::time::Instant::now();
     let deadline = started + Duration::from_secs(90);
     while publisher.pending() > 0 && tokio::time::Instant::now() < deadline {
-        let report = publisher.flush(Duration::from_secs(5)).await.expect("flush");
-        eprintln!("flush at {:?}: {} confirmed, {} pending", started.elapsed(), report.confirmed.len(), report.pending);
+        let report = publisher
+            .flush(Duration::from_secs(5))
+            .await
+            .expect("flush");
+        eprintln!(
+            "flush at {:?}: {} confirmed, {} pending",
+            started.elapsed(),
+            report.confirmed.len(),
+            report.pending
+        );
         confirmed.extend(report.confirmed);
     }
-    restarter.await.expect("restarter task").expect("restart broker");
+    restarter
+        .await
+        .expect("restarter task")
+        .expect("restart broker");
     assert_eq!(publisher.pending(), 0, "events left unconfirmed");
     confirmed.sort_unstable();
-    assert!(confirmed == ids, "confirmed {} ids, expected each of {} once", confirmed.len(), ids.len());
+    assert!(
+        confirmed == ids,
+        "confirmed {} ids, expected each of {} once",
+        confirmed.len(),
+        ids.len()
+    );
     let stats = publisher.stats();
-    assert!(stats.connection_errors > 0, "the restart happened after the batch: {stats:?}");
+    assert!(
+        stats.connection_errors > 0,
+        "the restart happened after the batch: {stats:?}"
+    );
 
     let mut counts = BTreeMap::new();
-    subscriber.collect(&mut counts, &ids, Duration::from_secs(60)).await;
-    assert_eq!(missing(&counts, &ids), NONE_MISSING, "events lost across the restart");
+    subscriber
+        .collect(&mut counts, &ids, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        missing(&counts, &ids),
+        NONE_MISSING,
+        "events lost across the restart"
+    );
     // At-least-once: a publish the broker stored but whose PUBACK the restart
     // cut off is sent again, and the broker's own redelivery to the
     // subscriber can repeat a message; both are bounded by what was in flight.
@@ -282,7 +374,10 @@ async fn unreachable_broker_keeps_events() {
         .flush(Duration::from_secs(10))
         .await
         .expect_err("no broker listens");
-    assert!(matches!(error, MqttError::Unreachable { attempts: 3, .. }), "{error}");
+    assert!(
+        matches!(error, MqttError::Unreachable { attempts: 3, .. }),
+        "{error}"
+    );
     assert_eq!(publisher.pending(), 1, "the event must stay queued");
 }
 
@@ -293,7 +388,10 @@ fn topic_levels_are_checked() {
         "palisade/ward-3/security/pump-001"
     );
     for bad in ["", "a/b", "a+", "#", "nul\0"] {
-        assert!(topic("ward-3", "security", bad).is_err(), "{bad:?} accepted");
+        assert!(
+            topic("ward-3", "security", bad).is_err(),
+            "{bad:?} accepted"
+        );
     }
     let longest = "d".repeat(palisade_transport::mqtt::MAX_TOPIC_LEVEL_LEN);
     assert!(topic("ward-3", "security", &longest).is_ok());
@@ -309,7 +407,10 @@ fn queue_limit_hands_event_back() {
     publisher.enqueue(event(1)).expect("first");
     publisher.enqueue(event(2)).expect("second");
     match publisher.enqueue(event(3)) {
-        Err(MqttError::QueueFull { pending, event: back }) => {
+        Err(MqttError::QueueFull {
+            pending,
+            event: back,
+        }) => {
             assert_eq!(pending, 2);
             assert_eq!(back.id, 3);
         }

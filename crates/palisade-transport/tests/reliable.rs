@@ -35,7 +35,10 @@ fn sender_respects_initial_credit() {
 #[test]
 fn sender_push_limits() {
     let mut sender: Sender<2> = Sender::new(1, 5, CONFIG);
-    assert_eq!(sender.push(4), Err(PushError::NotIncreasing { seq: 4, last: 4 }));
+    assert_eq!(
+        sender.push(4),
+        Err(PushError::NotIncreasing { seq: 4, last: 4 })
+    );
     sender.push(5).expect("first");
     sender.push(9).expect("gaps are allowed");
     assert_eq!(sender.push(10), Err(PushError::Full { capacity: 2 }));
@@ -48,7 +51,11 @@ fn sender_retransmits_with_backoff() {
     sender.push(0).expect("room");
     let first = sender.poll_transmit(0).expect("first transmission");
     assert_eq!((first.header.seq, first.attempt), (0, 1));
-    assert_eq!(sender.poll_transmit(99), None, "retransmitted before the timeout");
+    assert_eq!(
+        sender.poll_transmit(99),
+        None,
+        "retransmitted before the timeout"
+    );
     let second = sender.poll_transmit(100).expect("retransmission");
     assert_eq!(second.attempt, 2);
     // The timeout doubles (200 ms), then stops at the maximum (400 ms).
@@ -80,8 +87,15 @@ fn ack_removes_covered_records() {
     assert_eq!(sender.base(), 1);
     assert_eq!(sender.len(), 2);
     // An acknowledgement for another boot changes nothing.
-    let foreign = Ack { boot: 2, next: 10, ..ack };
-    assert_eq!(sender.on_ack(&foreign, |_| panic!("foreign ack removed a record")), 0);
+    let foreign = Ack {
+        boot: 2,
+        next: 10,
+        ..ack
+    };
+    assert_eq!(
+        sender.on_ack(&foreign, |_| panic!("foreign ack removed a record")),
+        0
+    );
     assert_eq!(sender.stats().foreign_acks, 1);
 }
 
@@ -176,7 +190,10 @@ fn receiver_window_boundary() {
     assert_eq!(receiver.accept(&header(1, 0, 0)), Verdict::New);
     // next = 1: the window holds 1..=64.
     assert_eq!(receiver.classify(&header(1, WINDOW, 0)), Verdict::New);
-    assert_eq!(receiver.accept(&header(1, WINDOW + 1, 0)), Verdict::BeyondWindow);
+    assert_eq!(
+        receiver.accept(&header(1, WINDOW + 1, 0)),
+        Verdict::BeyondWindow
+    );
     assert_eq!(receiver.accept(&header(1, WINDOW, 0)), Verdict::New);
     assert_eq!(receiver.stats().beyond_window, 1);
 }
@@ -184,8 +201,14 @@ fn receiver_window_boundary() {
 #[test]
 fn new_boot_window_opens_at_base() {
     let receiver = Receiver::new();
-    assert_eq!(receiver.classify(&header(1, 100 + WINDOW - 1, 100)), Verdict::New);
-    assert_eq!(receiver.classify(&header(1, 100 + WINDOW, 100)), Verdict::BeyondWindow);
+    assert_eq!(
+        receiver.classify(&header(1, 100 + WINDOW - 1, 100)),
+        Verdict::New
+    );
+    assert_eq!(
+        receiver.classify(&header(1, 100 + WINDOW, 100)),
+        Verdict::BeyondWindow
+    );
 }
 
 #[test]
@@ -211,7 +234,10 @@ fn boots_are_tracked_separately() {
     assert_eq!(receiver.stats().evicted_boots, 1);
     assert_eq!(receiver.accept(&header(1, 1, 0)), Verdict::StaleBoot);
     let ack = receiver.ack_for(&header(1, 1, 0), 5);
-    assert!(ack.covers(1), "a stale record must be acknowledged so the sender drops it");
+    assert!(
+        ack.covers(1),
+        "a stale record must be acknowledged so the sender drops it"
+    );
     assert_eq!(receiver.stats().stale_boot, 1);
 }
 

@@ -71,7 +71,9 @@ async fn gateway(listener: TcpListener, state: Arc<Mutex<GatewayState>>) {
                         frame[..received.len()].copy_from_slice(received);
                         received.len()
                     }
-                    Err(LinkError::Timeout { mid_frame: false, .. }) => continue,
+                    Err(LinkError::Timeout {
+                        mid_frame: false, ..
+                    }) => continue,
                     Err(_) => return,
                 };
                 let ack = {
@@ -106,7 +108,12 @@ async fn gateway(listener: TcpListener, state: Arc<Mutex<GatewayState>>) {
 
 /// Proxy that forwards both directions and cuts the connection after a
 /// random budget of bytes (counted over both directions).
-async fn cutting_proxy(listener: TcpListener, upstream: SocketAddr, seed: u64, cuts: Arc<Mutex<u64>>) {
+async fn cutting_proxy(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    seed: u64,
+    cuts: Arc<Mutex<u64>>,
+) {
     let mut rng = Rng::new(seed);
     loop {
         let Ok((device, _)) = listener.accept().await else {
@@ -166,7 +173,9 @@ async fn forward(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_tcp_connections_deliver_each_event_once() {
-    let gateway_listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind gateway");
+    let gateway_listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind gateway");
     let gateway_addr = gateway_listener.local_addr().expect("gateway address");
     let state = Arc::new(Mutex::new(GatewayState {
         delivered: vec![0; EVENTS as usize],
@@ -174,10 +183,17 @@ async fn cut_tcp_connections_deliver_each_event_once() {
     }));
     tokio::spawn(gateway(gateway_listener, state.clone()));
 
-    let proxy_listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind proxy");
+    let proxy_listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind proxy");
     let proxy_addr = proxy_listener.local_addr().expect("proxy address");
     let cuts = Arc::new(Mutex::new(0u64));
-    tokio::spawn(cutting_proxy(proxy_listener, gateway_addr, 42, cuts.clone()));
+    tokio::spawn(cutting_proxy(
+        proxy_listener,
+        gateway_addr,
+        42,
+        cuts.clone(),
+    ));
 
     // Device.
     let config = SenderConfig {
@@ -259,7 +275,9 @@ async fn cut_tcp_connections_deliver_each_event_once() {
                         });
                     }
                 }
-                Err(LinkError::Timeout { mid_frame: false, .. }) => {}
+                Err(LinkError::Timeout {
+                    mid_frame: false, ..
+                }) => {}
                 Err(_) => {
                     sender.on_disconnect();
                     continue 'connections;
@@ -268,7 +286,11 @@ async fn cut_tcp_connections_deliver_each_event_once() {
         }
     }
 
-    assert!(Instant::now() < test_deadline, "not done within 120 s: {} of {EVENTS} events generated", next_event);
+    assert!(
+        Instant::now() < test_deadline,
+        "not done within 120 s: {} of {EVENTS} events generated",
+        next_event
+    );
     let state = state.lock().expect("state");
     let lost = state.delivered.iter().filter(|&&n| n == 0).count();
     let twice = state.delivered.iter().filter(|&&n| n > 1).count();

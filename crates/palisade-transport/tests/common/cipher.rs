@@ -11,7 +11,8 @@ use palisade_wire::seal::{OpenError, Opener, SealError, Sealer, TAG_LEN};
 
 fn keystream_byte(key: u64, record: u64, index: usize) -> u8 {
     // splitmix64 over (key, record, index / 8).
-    let mut z = key ^ record.rotate_left(17) ^ ((index / 8) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z =
+        key ^ record.rotate_left(17) ^ ((index / 8) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
@@ -42,7 +43,12 @@ impl TestSealer {
 }
 
 impl Sealer for TestSealer {
-    fn seal_in_place(&mut self, record: u64, aad: &[u8], payload: &mut [u8]) -> Result<[u8; TAG_LEN], SealError> {
+    fn seal_in_place(
+        &mut self,
+        record: u64,
+        aad: &[u8],
+        payload: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], SealError> {
         if record < self.next {
             return Err(SealError::RecordReused { record });
         }

@@ -46,7 +46,10 @@ pub fn start_or_skip(test: &str) -> Option<Broker> {
         Ok(broker) => Some(broker),
         Err(reason) => {
             let required = std::env::var("MOSQUITTO_REQUIRED").is_ok_and(|v| v == "1");
-            assert!(!required, "{test}: MOSQUITTO_REQUIRED=1 but no broker could start: {reason}");
+            assert!(
+                !required,
+                "{test}: MOSQUITTO_REQUIRED=1 but no broker could start: {reason}"
+            );
             eprintln!("{test}: skipped, no mosquitto broker: {reason}");
             None
         }
@@ -96,7 +99,8 @@ impl Broker {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let binary = binary().ok_or("mosquitto binary not found (install the mosquitto package)")?;
+        let binary =
+            binary().ok_or("mosquitto binary not found (install the mosquitto package)")?;
         let child = Command::new(&binary)
             .arg("-c")
             .arg(self.dir.path().join("mosquitto.conf"))
@@ -115,13 +119,17 @@ impl Broker {
             if let Some(child) = &mut self.child
                 && let Ok(Some(status)) = child.try_wait()
             {
-                let log = std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default();
                 return Err(format!("mosquitto exited with {status}; log: {log}"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         self.stop();
-        Err(format!("mosquitto did not accept connections on port {} within 10 s", self.port))
+        Err(format!(
+            "mosquitto did not accept connections on port {} within 10 s",
+            self.port
+        ))
     }
 
     /// Stops the broker with SIGTERM, so that it writes its database, and
