@@ -137,6 +137,7 @@ pub const MIGRATIONS: &[&str] = &[
         device_id BLOB NOT NULL,
         boot INTEGER NOT NULL,
         sequence INTEGER NOT NULL,
+        digest INTEGER NOT NULL,
         outbox_id INTEGER NOT NULL,
         PRIMARY KEY (device_id, boot, sequence)
     ) STRICT, WITHOUT ROWID;

@@ -1,20 +1,21 @@
 //! The detection engine: rules with per-device state that turn events into
 //! [`Finding`]s.
 //!
-//! The engine keeps, per device: the highest (boot, sequence) seen and the
-//! last [`RECENT_KEYS`] keys (to tell a replay from a regression), the last
-//! event kind, failed logins inside the brute-force window, open remote
-//! sessions, an EWMA of the data rate per direction, the listening ports
-//! learned as normal, and the failing baseline checks. Per device model it
-//! keeps the event-kind transitions learned while the model's first
-//! `learning_events_per_model` events arrived.
+//! Per device, the engine keeps the highest (boot, sequence) seen and the
+//! last [`RECENT_KEYS`] keys, which tell a replay from a regression. It also
+//! keeps the last event kind, the failed logins inside the brute-force
+//! window, open remote sessions, an EWMA of the data rate per direction, the
+//! listening ports learned as normal, and the failing baseline checks. Per
+//! device model it keeps the event-kind transitions learned while the
+//! model's first `learning_events_per_model` events arrived.
 //!
 //! The state lives in memory and starts empty after a restart, so learned
 //! baselines are learned again.
 //!
-//! Call [`Engine::observe`] for every event a device sends, after the
-//! transport layer removed its own retransmissions: a (boot, sequence) that
-//! arrives twice at the engine is reported as a replay.
+//! A (boot, sequence) that reaches [`Engine::observe`] twice is reported as
+//! a replay. So pass each event once: [`GatewayCore`](crate::pipeline::GatewayCore)
+//! skips identical resends (which the outbox recognises) and passes a
+//! different event under a reused key.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 

@@ -8,11 +8,13 @@
 //! it. A batch is one row, which keeps a commit cheap; [`Outbox::store_many`]
 //! commits several batches in one transaction.
 //!
-//! De-duplication: every stored event's (device, boot, sequence) is kept in
-//! `outbox_keys`, and an event whose key is already there is skipped, so a
-//! batch resent after a lost acknowledgement is stored once. Keys are pruned
-//! with their rows, so a resend that arrives after its row was pruned is
-//! stored again.
+//! De-duplication: every stored event's (device, boot, sequence) and a
+//! digest of its bytes are kept in `outbox_keys`. An event whose key is
+//! already there is skipped, so a batch resent after a lost acknowledgement
+//! is stored once. The receipt tells an identical resend
+//! ([`Disposition::Duplicate`]) from a different event under a reused key
+//! ([`Disposition::Conflict`]). Keys are pruned with their rows, so a
+//! resend that arrives after its row was pruned is stored again.
 //!
 //! Delivery: each sink has a cursor, the id of the last row it delivered.
 //! Sinks read rows in id order after their cursor ([`Outbox::read_after`])
@@ -42,18 +44,38 @@ pub enum TelemetryPolicy {
 }
 
 /// Result of [`Outbox::store`] for one batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StoreReceipt {
     /// The new row, or `None` when nothing was left to store.
     pub row_id: Option<i64>,
     /// Events stored.
     pub stored: usize,
-    /// Events skipped because their (device, boot, sequence) was already stored.
+    /// Events skipped because the same event, byte for byte, was already
+    /// stored under its (device, boot, sequence): honest resends.
     pub duplicates: usize,
+    /// Events skipped because a different event was already stored under
+    /// their (device, boot, sequence): a reused sequence number, which the
+    /// detection engine reports as a replay or regression.
+    pub conflicts: usize,
     /// Telemetry events not stored because of [`TelemetryPolicy::Withhold`].
     pub withheld: usize,
     /// Stored events per class: security, operational, telemetry.
     pub stored_by_class: [usize; 3],
+    /// What happened to each event of the batch, in batch order.
+    pub dispositions: Vec<Disposition>,
+}
+
+/// What [`Outbox::store`] did with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Stored.
+    Stored,
+    /// Not stored: the same bytes were stored before under the same key.
+    Duplicate,
+    /// Not stored: different bytes were stored before under the same key.
+    Conflict,
+    /// Not stored: telemetry of a device whose telemetry is withheld.
+    Withheld,
 }
 
 /// Index of `class` in [`StoreReceipt::stored_by_class`].
@@ -436,32 +458,22 @@ fn insert_batch(
             max: config.max_batch_events,
         });
     }
-    let mut receipt = StoreReceipt::default();
+    let mut receipt = StoreReceipt {
+        dispositions: Vec::with_capacity(batch.len()),
+        ..StoreReceipt::default()
+    };
     let mut payload = Vec::new();
-    let mut keys = Vec::new();
+    let mut keys: Vec<((u32, u64), i64)> = Vec::new();
     let mut buffer = [0u8; MAX_EVENT_LEN];
     {
-        let mut exists = transaction
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_keys WHERE device_id = ?1 AND boot = ?2 AND sequence = ?3)")
+        let mut stored_digest = transaction
+            .prepare_cached("SELECT digest FROM outbox_keys WHERE device_id = ?1 AND boot = ?2 AND sequence = ?3")
             .map_err(sql("look up a de-duplication key"))?;
         for (index, event) in batch.iter().enumerate() {
             if policy == TelemetryPolicy::Withhold && event.class() == EventClass::Telemetry {
                 receipt.withheld += 1;
+                receipt.dispositions.push(Disposition::Withheld);
                 continue;
-            }
-            if let (true, Some(device)) = (deduplicate, device) {
-                let key = (event.header.boot, event.header.sequence);
-                let seen: bool = exists
-                    .query_row(
-                        params![device.0.as_slice(), key.0, to_sql_u64(key.1)],
-                        |row| row.get(0),
-                    )
-                    .map_err(sql("look up a de-duplication key"))?;
-                if seen || keys.contains(&key) {
-                    receipt.duplicates += 1;
-                    continue;
-                }
-                keys.push(key);
             }
             let bytes = palisade_schema::to_slice(event, &mut buffer).map_err(|error| {
                 StorageError::Encode {
@@ -469,16 +481,45 @@ fn insert_batch(
                     detail: error.to_string(),
                 }
             })?;
+            if let (true, Some(device)) = (deduplicate, device) {
+                let key = (event.header.boot, event.header.sequence);
+                let digest = digest(bytes);
+                let earlier = match keys.iter().find(|(seen, _)| *seen == key) {
+                    Some((_, earlier)) => Some(*earlier),
+                    None => stored_digest
+                        .query_row(
+                            params![device.0.as_slice(), key.0, to_sql_u64(key.1)],
+                            |row| row.get(0),
+                        )
+                        .optional()
+                        .map_err(sql("look up a de-duplication key"))?,
+                };
+                match earlier {
+                    Some(earlier) if earlier == digest => {
+                        receipt.duplicates += 1;
+                        receipt.dispositions.push(Disposition::Duplicate);
+                        continue;
+                    }
+                    Some(_) => {
+                        receipt.conflicts += 1;
+                        receipt.dispositions.push(Disposition::Conflict);
+                        continue;
+                    }
+                    None => keys.push((key, digest)),
+                }
+            }
             // MAX_EVENT_LEN is far below u32::MAX, so the length always fits.
             payload.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             payload.extend_from_slice(bytes);
             receipt.stored += 1;
             receipt.stored_by_class[class_index(event.class())] += 1;
+            receipt.dispositions.push(Disposition::Stored);
         }
     }
     if receipt.stored == 0 {
         return Ok(receipt);
     }
+
     transaction
         .execute(
             "INSERT INTO outbox (device_id, kind, event_count, payload, stored_ms) VALUES (?1, 'events', ?2, ?3, ?4)",
@@ -489,18 +530,33 @@ fn insert_batch(
     receipt.row_id = Some(row_id);
     if let Some(device) = device {
         let mut insert = transaction
-            .prepare_cached("INSERT INTO outbox_keys (device_id, boot, sequence, outbox_id) VALUES (?1, ?2, ?3, ?4)")
+            .prepare_cached(
+                "INSERT INTO outbox_keys (device_id, boot, sequence, digest, outbox_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
             .map_err(sql("store a de-duplication key"))?;
-        for (boot, sequence) in keys {
+        for ((boot, sequence), digest) in keys {
             insert
                 .execute(params![
                     device.0.as_slice(),
                     boot,
                     to_sql_u64(sequence),
+                    digest,
                     row_id
                 ])
                 .map_err(sql("store a de-duplication key"))?;
         }
     }
     Ok(receipt)
+}
+
+/// FNV-1a, 64 bits, of an encoded event. It tells an honest resend (the same
+/// bytes) from a different event under a reused (boot, sequence); it is no
+/// defence against a forger, which the link's authentication is.
+fn digest(bytes: &[u8]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    to_sql_u64(hash)
 }

@@ -8,8 +8,8 @@
 //!    admission side may acknowledge the batch to the device;
 //! 2. updates the inventory (system information, SBOM, baseline results,
 //!    last-seen time);
-//! 3. runs the detection engine on every event, stores each finding in the
-//!    outbox and applies the response policy to it;
+//! 3. runs the detection engine on every event except identical resends,
+//!    stores each finding in the outbox and applies the response policy to it;
 //! 4. records command acknowledgements in the audit table;
 //! 5. returns the findings and the commands to sign and send.
 //!
@@ -27,7 +27,7 @@ use crate::detect::Engine;
 use crate::finding::{Finding, now_unix_ms};
 use crate::inventory::{Admission, AdmissionOutcome, DeviceState, Inventory};
 use crate::metrics::{AdmissionRejection, DropReason, Metrics};
-use crate::outbox::{Outbox, StoreReceipt, class_index};
+use crate::outbox::{Disposition, Outbox, StoreReceipt, class_index};
 use crate::response::{CommandRequest, Responder, telemetry_policy};
 
 /// Error from [`GatewayCore`].
@@ -228,7 +228,13 @@ impl GatewayCore {
             commands: Vec::new(),
             disconnect: state == Some(DeviceState::Revoked),
         };
-        for event in batch {
+        for (event, disposition) in batch.iter().zip(&outcome.receipt.dispositions) {
+            // An identical resend was inspected when it first arrived; a
+            // different event under a reused key goes to the engine, which
+            // reports it as a replay or regression.
+            if *disposition == Disposition::Duplicate {
+                continue;
+            }
             match &event.body {
                 EventBody::SystemInfo(info) => {
                     self.inventory.record_system_info(device, info, now)?

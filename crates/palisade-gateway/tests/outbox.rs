@@ -309,3 +309,76 @@ fn prune_keeps_undelivered_and_recent_rows() {
         .unwrap();
     assert_eq!((receipt.stored, receipt.duplicates), (5, 5));
 }
+
+#[test]
+fn reused_key_with_other_bytes_is_a_conflict() {
+    use palisade_gateway::outbox::Disposition;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = open(&dir);
+    let original = vec![
+        event(1, 0, EventKind::Login),
+        event(1, 1, EventKind::Telemetry),
+    ];
+    outbox
+        .store(DEVICE, &original, TelemetryPolicy::Forward)
+        .unwrap();
+
+    // The same bytes again: an honest resend. Other bytes under key (1, 1): a conflict.
+    let mixed = vec![
+        event(1, 0, EventKind::Login),
+        event(1, 1, EventKind::ProcessStarted),
+        event(1, 2, EventKind::Login),
+    ];
+    let receipt = outbox
+        .store(DEVICE, &mixed, TelemetryPolicy::Forward)
+        .unwrap();
+    assert_eq!(
+        receipt.dispositions,
+        vec![
+            Disposition::Duplicate,
+            Disposition::Conflict,
+            Disposition::Stored
+        ]
+    );
+    assert_eq!(
+        (receipt.stored, receipt.duplicates, receipt.conflicts),
+        (1, 1, 1)
+    );
+
+    // The first event stored under a key stays.
+    let kinds: Vec<_> = outbox
+        .read_after(0, 10)
+        .unwrap()
+        .iter()
+        .flat_map(|row| {
+            row.events()
+                .map(|event| event.unwrap().kind())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![EventKind::Login, EventKind::Telemetry, EventKind::Login]
+    );
+
+    // Inside one batch too.
+    let twice = vec![
+        event(2, 0, EventKind::Login),
+        event(2, 0, EventKind::Heartbeat),
+    ];
+    let receipt = outbox
+        .store(DEVICE, &twice, TelemetryPolicy::Forward)
+        .unwrap();
+    assert_eq!(
+        receipt.dispositions,
+        vec![Disposition::Stored, Disposition::Conflict]
+    );
+
+    // Withheld telemetry is marked as such.
+    let telemetry = vec![event(3, 0, EventKind::Telemetry)];
+    let receipt = outbox
+        .store(DEVICE, &telemetry, TelemetryPolicy::Withhold)
+        .unwrap();
+    assert_eq!(receipt.dispositions, vec![Disposition::Withheld]);
+}

@@ -255,6 +255,38 @@ fn batches_flow_to_sinks_and_responses() {
 }
 
 #[test]
+fn resend_is_silent_and_reused_sequence_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut core = GatewayCore::open(config(dir.path()), Metrics::new()).unwrap();
+    core.admit(&admission()).unwrap();
+    let mut counter = Counter {
+        sequence: 0,
+        uptime_ms: 10_000,
+    };
+    let batch: Vec<_> = (0..20)
+        .map(|_| counter.event(samples::body(EventKind::Heartbeat)))
+        .collect();
+    assert!(core.receive(DEVICE, &batch).unwrap().findings.is_empty());
+
+    // A link reset makes the device send its last ten events again.
+    let resent = core.receive(DEVICE, &batch[10..]).unwrap();
+    assert_eq!(resent.receipt.duplicates, 10);
+    assert!(resent.findings.is_empty(), "{:#?}", resent.findings);
+
+    // A different event under an old sequence number is a replay.
+    let mut forged = counter.event(samples::body(EventKind::ProcessStarted));
+    forged.header.sequence = 15;
+    let replayed = core.receive(DEVICE, &[forged]).unwrap();
+    assert_eq!(replayed.receipt.conflicts, 1);
+    let rules: Vec<_> = replayed
+        .findings
+        .iter()
+        .map(|finding| finding.rule)
+        .collect();
+    assert!(rules.contains(&RuleId::SequenceAnomaly), "{rules:?}");
+}
+
+#[test]
 fn revoked_device_is_rejected_at_admission() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Metrics::new();
