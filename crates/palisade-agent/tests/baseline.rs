@@ -180,7 +180,6 @@ fn sshd_config_errors() {
         read_sshd_config(&quote, dir.path(), 1 << 20),
         Err(SshdConfigError::BadQuote { line: 1, .. })
     ));
-    assert!(MAX_INCLUDE_DEPTH >= 16);
 }
 
 #[test]
@@ -200,7 +199,7 @@ fn world_writable_walk() {
     fs::set_permissions(root.join("sub/tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
     std::os::unix::fs::symlink("/tmp", root.join("link")).unwrap();
 
-    let walk = find_world_writable(&[root.clone()], 1000, 32);
+    let walk = find_world_writable(std::slice::from_ref(&root), 1000, 32);
     assert_eq!(
         walk.found,
         [root.join("sub/open.conf"), root.join("sub/shared")]
@@ -218,12 +217,12 @@ fn world_writable_walk() {
     );
 
     // The walk limit: 7 entries pass, 6 stop the walk.
-    assert!(!find_world_writable(&[root.clone()], 7, 32).stopped);
-    assert!(find_world_writable(&[root.clone()], 6, 32).stopped);
+    assert!(!find_world_writable(std::slice::from_ref(&root), 7, 32).stopped);
+    assert!(find_world_writable(std::slice::from_ref(&root), 6, 32).stopped);
     let stopped = find_world_writable(&[root.join("ok.conf"), root.join("sub/tmp")], 1, 32);
     assert!(stopped.stopped && stopped.found.is_empty());
     assert_eq!(check_world_writable(&stopped).result, CheckResult::Error);
-    let shallow = find_world_writable(&[root.clone()], 1000, 1);
+    let shallow = find_world_writable(std::slice::from_ref(&root), 1000, 1);
     assert!(shallow.found.is_empty(), "depth 1 does not enter sub/");
     assert_eq!(check_world_writable(&shallow).result, CheckResult::Pass);
 }
@@ -298,4 +297,27 @@ fn collector_over_fixture_tree() {
             (CHECK_EMPTY_PASSWORD, CheckResult::Fail),
         ]
     );
+}
+
+#[test]
+fn include_depth_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = |levels: usize| {
+        for level in 0..levels {
+            let text = format!("Include level{}.conf\n", level + 1);
+            fs::write(dir.path().join(format!("level{level}.conf")), text).unwrap();
+        }
+        fs::write(
+            dir.path().join(format!("level{levels}.conf")),
+            "PermitRootLogin no\n",
+        )
+        .unwrap();
+        read_sshd_config(&dir.path().join("level0.conf"), dir.path(), 1 << 20)
+    };
+    let deepest = chain(MAX_INCLUDE_DEPTH).unwrap();
+    assert_eq!(deepest.get("PermitRootLogin"), Some("no"));
+    assert!(matches!(
+        chain(MAX_INCLUDE_DEPTH + 1),
+        Err(SshdConfigError::TooManyIncludes { .. })
+    ));
 }

@@ -137,6 +137,15 @@ fn utmp_errors() {
     );
 }
 
+/// Action, user, method, terminal and source of one login entry.
+type Summary<'a> = (
+    LoginAction,
+    &'a str,
+    LoginMethod,
+    Option<&'a str>,
+    Option<IpAddr>,
+);
+
 fn entries_of(text: &str) -> Vec<LoginEntry> {
     text.lines()
         .filter_map(|line| parse_auth_line(line, NOW).unwrap())
@@ -146,7 +155,7 @@ fn entries_of(text: &str) -> Vec<LoginEntry> {
 #[test]
 fn auth_log_rfc3164() {
     let entries = entries_of(&read_fixture("root/var/log/auth.log"));
-    let summary: Vec<(LoginAction, &str, LoginMethod, Option<&str>, Option<IpAddr>)> = entries
+    let summary: Vec<Summary<'_>> = entries
         .iter()
         .map(|e| {
             (

@@ -211,3 +211,16 @@ fn malformed_and_unreadable_files_become_collection_errors() {
         encode_round_trip(&record.to_event(Header::default()));
     }
 }
+
+#[test]
+fn file_size_limit_boundary() {
+    use palisade_agent::linux::{FileError, read_bounded};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ten");
+    fs::write(&path, [b'x'; 10]).unwrap();
+    assert_eq!(read_bounded(&path, 10).unwrap().len(), 10);
+    assert!(matches!(
+        read_bounded(&path, 9),
+        Err(FileError::TooLarge { max: 9, .. })
+    ));
+}

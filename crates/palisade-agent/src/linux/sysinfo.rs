@@ -61,12 +61,10 @@ pub fn parse_fib_trie_local(text: &str) -> Vec<Ipv4Addr> {
             leaf = address.trim().parse().ok();
         } else if trimmed.starts_with("+--") {
             leaf = None;
-        } else if trimmed.starts_with("/32 host LOCAL") {
-            if let Some(address) = leaf {
-                if !local.contains(&address) {
-                    local.push(address);
-                }
-            }
+        } else if let Some(address) = leaf.filter(|_| trimmed.starts_with("/32 host LOCAL"))
+            && !local.contains(&address)
+        {
+            local.push(address);
         }
     }
     local
