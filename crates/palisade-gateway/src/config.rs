@@ -148,6 +148,13 @@ impl Config {
 
     /// Checks every value that parsed but is not acceptable.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listener.admissions_per_source_per_minute == 0 {
+            return Err(invalid(
+                "listener.admissions_per_source_per_minute",
+                0,
+                "use at least 1; 0 would reject every device",
+            ));
+        }
         self.metrics.validate()?;
         self.outbox.validate()?;
         self.detection.validate()?;

@@ -77,6 +77,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admission_limit;
 pub mod config;
 pub mod db;
 pub mod delivery;

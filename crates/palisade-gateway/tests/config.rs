@@ -273,3 +273,10 @@ fn unknown_key_in_rule_table_is_rejected() {
     let error = Config::from_toml_str("[detection.remote_session]\nmin_sec = 5\n").unwrap_err();
     assert!(error.to_string().contains("min_sec"), "{error}");
 }
+
+#[test]
+fn zero_admission_rate_is_rejected() {
+    let key = invalid_key("[listener]\nadmissions_per_source_per_minute = 0\n");
+    assert_eq!(key, "listener.admissions_per_source_per_minute");
+    assert!(Config::from_toml_str("[listener]\nadmissions_per_source_per_minute = 1\n").is_ok());
+}
