@@ -69,10 +69,20 @@ struct DeviceTrack {
     events_seen: u64,
     reported_transitions: HashSet<(EventKind, EventKind)>,
     failed_logins: VecDeque<(u32, u64, u32, Evidence)>,
-    sessions: VecDeque<(String, Evidence)>,
+    sessions: VecDeque<OpenSession>,
     rates: HashMap<DirectionKey, Ewma>,
     known_ports: HashSet<(ProtocolKey, u16)>,
     failing_checks: HashSet<String>,
+}
+
+/// A remote session that started and has not ended yet.
+#[derive(Debug)]
+struct OpenSession {
+    id: String,
+    boot: u32,
+    started_uptime_ms: u64,
+    started: Evidence,
+    reported_long: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -195,6 +205,9 @@ impl Engine {
 
         check_sequence(&self.config, track, event, &mut emit);
         check_transition(&self.config, track, &mut self.models, event, &mut emit);
+        if !track.sessions.is_empty() {
+            check_open_sessions(&self.config, track, event, &mut emit);
+        }
 
         match &event.body {
             EventBody::UnknownDevice(_) | EventBody::CredentialRejected(_) => {
@@ -227,10 +240,13 @@ impl Engine {
                 if track.sessions.len() >= MAX_OPEN_SESSIONS {
                     track.sessions.pop_front();
                 }
-                track.sessions.push_back((
-                    session.session_id.as_str().to_owned(),
-                    Evidence::from_event(event),
-                ));
+                track.sessions.push_back(OpenSession {
+                    id: session.session_id.as_str().to_owned(),
+                    boot: event.header.boot,
+                    started_uptime_ms: event.header.uptime_ms,
+                    started: Evidence::from_event(event),
+                    reported_long: false,
+                });
             }
             EventBody::RemoteSessionEnded(session) => {
                 check_session_end(&self.config, track, session, event, &mut emit);
@@ -456,13 +472,15 @@ fn check_session_end(
     emit: &mut Emit<'_>,
 ) {
     let mut evidence = Vec::new();
+    let mut reported_long = false;
     if let Some(position) = track
         .sessions
         .iter()
-        .position(|(id, _)| id == session.session_id.as_str())
-        && let Some((_, started)) = track.sessions.remove(position)
+        .position(|open| open.id == session.session_id.as_str())
+        && let Some(open) = track.sessions.remove(position)
     {
-        evidence.push(started);
+        evidence.push(open.started);
+        reported_long = open.reported_long;
     }
     evidence.push(Evidence::from_event(event));
     let rule = &config.remote_session;
@@ -472,7 +490,7 @@ fn check_session_end(
             session.session_id, session.user, session.protocol, session.duration_ms, rule.min_secs
         );
         emit(RuleId::RemoteSessionShort, None, summary, evidence);
-    } else if session.duration_ms > rule.max_secs.saturating_mul(1000) {
+    } else if session.duration_ms > rule.max_secs.saturating_mul(1000) && !reported_long {
         let summary = format!(
             "remote session {} of user {} via {} lasted {} s, above the maximum of {} s",
             session.session_id,
@@ -609,4 +627,39 @@ fn check_listening_port(
         summary,
         vec![Evidence::from_event(event)],
     );
+}
+
+/// Reports, once, a session that is still open past the maximum length,
+/// measured in device uptime since its start in the same boot. A reboot
+/// ends every open session without a finding.
+fn check_open_sessions(
+    config: &DetectionConfig,
+    track: &mut DeviceTrack,
+    event: &Event<'_>,
+    emit: &mut Emit<'_>,
+) {
+    let max_ms = config.remote_session.max_secs.saturating_mul(1000);
+    track.sessions.retain(|open| open.boot == event.header.boot);
+    for open in &mut track.sessions {
+        let open_ms = event
+            .header
+            .uptime_ms
+            .saturating_sub(open.started_uptime_ms);
+        if open.reported_long || open_ms <= max_ms {
+            continue;
+        }
+        open.reported_long = true;
+        let summary = format!(
+            "remote session {} has been open for {} s without ending, above the maximum of {} s",
+            open.id,
+            open_ms / 1000,
+            config.remote_session.max_secs
+        );
+        emit(
+            RuleId::RemoteSessionLong,
+            None,
+            summary,
+            vec![open.started.clone(), Evidence::from_event(event)],
+        );
+    }
 }

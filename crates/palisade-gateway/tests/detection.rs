@@ -672,3 +672,108 @@ fn every_rule_id_is_exact() {
         assert_eq!(serde_json::to_value(rule).unwrap(), rule.name());
     }
 }
+
+#[test]
+fn session_left_open_fires_once() {
+    let (mut engine, mut device) = warmed_up();
+    let max_secs = DetectionConfig::default().remote_session.max_secs;
+    observe(&mut engine, &mut device, session(true, "ssh-open", 0));
+    // Normal traffic while the session stays open, up to the maximum.
+    device.uptime_ms += max_secs * 1000 - 2 * STEP_MS;
+    let at_max = observe(
+        &mut engine,
+        &mut device,
+        samples::body(EventKind::Heartbeat),
+    );
+    assert!(
+        !rules(&at_max).contains(&RuleId::RemoteSessionLong),
+        "{at_max:#?}"
+    );
+    device.uptime_ms += 10_000;
+    let past_max = observe(
+        &mut engine,
+        &mut device,
+        samples::body(EventKind::Heartbeat),
+    );
+    assert!(
+        rules(&past_max).contains(&RuleId::RemoteSessionLong),
+        "{past_max:#?}"
+    );
+    let later = observe(
+        &mut engine,
+        &mut device,
+        samples::body(EventKind::Heartbeat),
+    );
+    assert!(!rules(&later).contains(&RuleId::RemoteSessionLong));
+    // Its end is not reported a second time.
+    let ended = observe(
+        &mut engine,
+        &mut device,
+        session(false, "ssh-open", (max_secs + 30) * 1000),
+    );
+    assert!(
+        !rules(&ended).contains(&RuleId::RemoteSessionLong),
+        "{ended:#?}"
+    );
+}
+
+#[test]
+fn open_sessions_are_bounded() {
+    use palisade_gateway::detect::MAX_OPEN_SESSIONS;
+
+    let (mut engine, mut device) = warmed_up();
+    for index in 0..=MAX_OPEN_SESSIONS {
+        observe(
+            &mut engine,
+            &mut device,
+            session(true, &format!("s-{index}"), 0),
+        );
+    }
+    // The oldest session was forgotten: its end carries no start as evidence.
+    let first = observe(&mut engine, &mut device, session(false, "s-0", 1_000));
+    let short = first
+        .iter()
+        .find(|finding| finding.rule == RuleId::RemoteSessionShort)
+        .unwrap();
+    assert_eq!(short.evidence.len(), 1);
+    // The newest MAX_OPEN_SESSIONS are still tracked.
+    let last = observe(&mut engine, &mut device, session(false, "s-1", 1_000));
+    let short = last
+        .iter()
+        .find(|finding| finding.rule == RuleId::RemoteSessionShort)
+        .unwrap();
+    assert_eq!(short.evidence.len(), 2);
+}
+
+#[test]
+fn replay_window_is_recent_keys() {
+    use palisade_gateway::detect::RECENT_KEYS;
+
+    let (mut engine, device) = warmed_up();
+    let replay_of = |engine: &mut Engine, back: u64| {
+        let event = Event {
+            header: Header {
+                sequence: device.sequence - back,
+                boot: device.boot,
+                ..Header::default()
+            },
+            body: samples::body(EventKind::Heartbeat),
+        };
+        engine.observe(device.id, &event, NOW)
+    };
+    // The oldest remembered key is still a replay; one further back is a regression.
+    let oldest = replay_of(&mut engine, RECENT_KEYS as u64);
+    assert!(
+        oldest
+            .iter()
+            .any(|finding| finding.summary.contains("Replay")),
+        "{oldest:#?}"
+    );
+    let beyond = replay_of(&mut engine, RECENT_KEYS as u64 + 1);
+    assert!(
+        beyond
+            .iter()
+            .any(|finding| finding.summary.contains("Regression")),
+        "{beyond:#?}"
+    );
+}
