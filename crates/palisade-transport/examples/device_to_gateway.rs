@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
-/// The device side: queue, sender, blocking link.
+/// Runs the device side: queue, sender, blocking link.
 fn device(addr: SocketAddr) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     let mut queue = Queue::new(
         MemoryStorage::<262_144, 2_048>::new(),
@@ -115,7 +115,7 @@ fn device(addr: SocketAddr) -> Result<usize, Box<dyn std::error::Error + Send + 
     Ok(total)
 }
 
-/// The gateway side: one connection, one receiver.
+/// Runs the gateway side: one connection, one receiver.
 async fn gateway(
     listener: tokio::net::TcpListener,
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {

@@ -33,6 +33,20 @@
 //!   willing to take now (at most [`WINDOW`]). Zero means "stop sending new
 //!   records"; the sender still probes with its oldest record.
 //!
+//! DATA_BATCH (kind 0x03) carries several records in one frame, each with
+//! its own sequence number and a length:
+//!
+//! ```text
+//!   0      1        5               13      14
+//!   +------+--------+---------------+-------+----------------------------
+//!   | 0x03 | boot   | base          | count | count x ( seq u64 | len u16 | record )
+//!   |      | u32    | u64           | u8    |
+//!   +------+--------+---------------+-------+----------------------------
+//! ```
+//!
+//! `count` is 1 to 255, every `seq` is at least `base`, and the entries fill
+//! the message exactly.
+//!
 //! Kinds `0x80..=0xFF` are free for application messages (commands, for
 //! example) and decode as [`Message::Application`]. Any other kind is
 //! rejected.
@@ -46,6 +60,13 @@ pub const ACK_LEN: usize = 23;
 
 const KIND_DATA: u8 = 0x01;
 const KIND_ACK: u8 = 0x02;
+const KIND_DATA_BATCH: u8 = 0x03;
+/// Length of the DATA_BATCH header (kind, boot, base, count).
+pub const BATCH_HEADER_LEN: usize = 14;
+/// Bytes in front of each record of a DATA_BATCH (sequence number, length).
+pub const BATCH_ENTRY_OVERHEAD: usize = 10;
+/// Most records in one DATA_BATCH.
+pub const MAX_BATCH_RECORDS: usize = u8::MAX as usize;
 /// Lowest kind byte reserved for application messages.
 pub const FIRST_APPLICATION_KIND: u8 = 0x80;
 
@@ -96,6 +117,14 @@ pub enum MessageError {
         needed: usize,
         /// Bytes available.
         available: usize,
+    },
+    /// A DATA_BATCH is empty, or its entries do not fill it exactly.
+    #[error("DATA_BATCH is malformed at byte {offset}: {reason}")]
+    InvalidBatch {
+        /// Offset of the problem in the message.
+        offset: usize,
+        /// What is wrong there.
+        reason: &'static str,
     },
     /// An application kind byte below 0x80 was passed to the encoder.
     #[error("kind {kind:#04x} is reserved for the transport; application kinds are 0x80..=0xff")]
@@ -209,6 +238,8 @@ pub enum Message<'a> {
     },
     /// Acknowledgement and credit for the opposite direction.
     Ack(Ack),
+    /// Several records of the sender's queue.
+    DataBatch(Batch<'a>),
     /// A message of an application kind (`0x80..=0xFF`).
     Application {
         /// The kind byte.
@@ -276,6 +307,7 @@ impl<'a> Message<'a> {
                 }
                 Ok(Message::Ack(ack))
             }
+            KIND_DATA_BATCH => Batch::decode(bytes).map(Message::DataBatch),
             FIRST_APPLICATION_KIND..=u8::MAX => Ok(Message::Application {
                 kind,
                 body: &bytes[1..],
@@ -296,4 +328,213 @@ fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
     let mut out = [0; N];
     out.copy_from_slice(&bytes[..N]);
     out
+}
+
+/// A validated DATA_BATCH: iterate over its records with [`Batch::records`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch<'a> {
+    /// Boot counter of the sending device.
+    pub boot: u32,
+    /// Lowest sequence number the sender has not seen acknowledged.
+    pub base: u64,
+    count: u8,
+    entries: &'a [u8],
+}
+
+impl<'a> Batch<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<Self, MessageError> {
+        if bytes.len() < BATCH_HEADER_LEN {
+            return Err(MessageError::TooShort {
+                kind: KIND_DATA_BATCH,
+                len: bytes.len(),
+                expected: BATCH_HEADER_LEN,
+            });
+        }
+        let batch = Batch {
+            boot: u32::from_le_bytes(array(&bytes[1..5])),
+            base: u64::from_le_bytes(array(&bytes[5..13])),
+            count: bytes[13],
+            entries: &bytes[BATCH_HEADER_LEN..],
+        };
+        if batch.count == 0 {
+            return Err(MessageError::InvalidBatch {
+                offset: 13,
+                reason: "count is zero",
+            });
+        }
+        // Walk the entries once, so that iterating cannot fail.
+        let mut offset = 0;
+        for _ in 0..batch.count {
+            let rest = &batch.entries[offset..];
+            if rest.len() < BATCH_ENTRY_OVERHEAD {
+                return Err(MessageError::InvalidBatch {
+                    offset: BATCH_HEADER_LEN + offset,
+                    reason: "entry header cut short",
+                });
+            }
+            let seq = u64::from_le_bytes(array(&rest[..8]));
+            if seq < batch.base {
+                return Err(MessageError::BaseAboveSequence {
+                    base: batch.base,
+                    seq,
+                });
+            }
+            let len = usize::from(u16::from_le_bytes(array(&rest[8..10])));
+            if rest.len() - BATCH_ENTRY_OVERHEAD < len {
+                return Err(MessageError::InvalidBatch {
+                    offset: BATCH_HEADER_LEN + offset,
+                    reason: "record longer than the rest of the message",
+                });
+            }
+            offset += BATCH_ENTRY_OVERHEAD + len;
+        }
+        if offset != batch.entries.len() {
+            return Err(MessageError::InvalidBatch {
+                offset: BATCH_HEADER_LEN + offset,
+                reason: "bytes after the last entry",
+            });
+        }
+        Ok(batch)
+    }
+
+    /// Number of records in the batch (1 to 255).
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Always false: a decoded batch holds at least one record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Iterates over the records with their DATA headers.
+    pub fn records(&self) -> BatchRecords<'a> {
+        BatchRecords {
+            boot: self.boot,
+            base: self.base,
+            rest: self.entries,
+        }
+    }
+}
+
+/// Iterator over the records of a [`Batch`], each with its [`DataHeader`].
+#[derive(Debug, Clone)]
+pub struct BatchRecords<'a> {
+    boot: u32,
+    base: u64,
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for BatchRecords<'a> {
+    type Item = (DataHeader, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // `Batch::decode` checked every entry, so the slicing below stays in
+        // bounds; `get` keeps that true even if it did not.
+        let seq = u64::from_le_bytes(array(self.rest.get(..8)?));
+        let len = usize::from(u16::from_le_bytes(array(self.rest.get(8..10)?)));
+        let record = self
+            .rest
+            .get(BATCH_ENTRY_OVERHEAD..BATCH_ENTRY_OVERHEAD + len)?;
+        self.rest = &self.rest[BATCH_ENTRY_OVERHEAD + len..];
+        let header = DataHeader {
+            boot: self.boot,
+            seq,
+            base: self.base,
+        };
+        Some((header, record))
+    }
+}
+
+/// Builds a DATA_BATCH message in place, one record at a time.
+#[derive(Debug)]
+pub struct BatchBuilder<'o> {
+    out: &'o mut [u8],
+    /// Where the message starts in `out`.
+    start: usize,
+    /// Where the message must end at the latest.
+    limit: usize,
+    /// Length of the message so far.
+    len: usize,
+    count: u8,
+}
+
+impl<'o> BatchBuilder<'o> {
+    /// Starts a batch for `boot` with the sender's `base` at the start of
+    /// `out`.
+    pub fn new(boot: u32, base: u64, out: &'o mut [u8]) -> Result<Self, MessageError> {
+        let limit = out.len();
+        Self::within(boot, base, out, 0, limit)
+    }
+
+    /// Starts a batch that occupies `out[start..limit]` at most.
+    pub(crate) fn within(
+        boot: u32,
+        base: u64,
+        out: &'o mut [u8],
+        start: usize,
+        limit: usize,
+    ) -> Result<Self, MessageError> {
+        let available = limit.min(out.len()).saturating_sub(start);
+        if available < BATCH_HEADER_LEN {
+            return Err(MessageError::BufferTooSmall {
+                needed: BATCH_HEADER_LEN,
+                available,
+            });
+        }
+        let header = &mut out[start..start + BATCH_HEADER_LEN];
+        header[0] = KIND_DATA_BATCH;
+        header[1..5].copy_from_slice(&boot.to_le_bytes());
+        header[5..13].copy_from_slice(&base.to_le_bytes());
+        header[13] = 0;
+        Ok(Self {
+            out,
+            start,
+            limit: start + available,
+            len: BATCH_HEADER_LEN,
+            count: 0,
+        })
+    }
+
+    /// Adds record `seq`. Returns false, leaving the batch unchanged, when
+    /// the record does not fit the buffer, the batch has 255 records, or
+    /// the record is longer than 65,535 bytes.
+    pub fn push(&mut self, seq: u64, record: &[u8]) -> bool {
+        let Ok(record_len) = u16::try_from(record.len()) else {
+            return false;
+        };
+        let begin = self.start + self.len;
+        let end = begin + BATCH_ENTRY_OVERHEAD + record.len();
+        if usize::from(self.count) == MAX_BATCH_RECORDS || end > self.limit {
+            return false;
+        }
+        let entry = &mut self.out[begin..end];
+        entry[..8].copy_from_slice(&seq.to_le_bytes());
+        entry[8..10].copy_from_slice(&record_len.to_le_bytes());
+        entry[BATCH_ENTRY_OVERHEAD..].copy_from_slice(record);
+        self.len = end - self.start;
+        self.count += 1;
+        self.out[self.start + 13] = self.count;
+        true
+    }
+
+    /// Number of records added.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Returns whether no record was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The message built so far (valid once at least one record was added).
+    pub fn message(&self) -> &[u8] {
+        &self.out[self.start..self.start + self.len]
+    }
+
+    /// Returns the whole buffer and the message length.
+    pub(crate) fn into_parts(self) -> (&'o mut [u8], usize) {
+        (self.out, self.len)
+    }
 }

@@ -4,7 +4,7 @@
 //!
 //! # What a PUBACK means
 //!
-//! A PUBACK only says that the broker has the message. It says nothing about
+//! A PUBACK only means that the broker has the message. It says nothing about
 //! any subscriber: a broker may drop queued messages for a slow or offline
 //! subscriber once its per-client queue is full. Measured on this project's
 //! reference setup: mosquitto 2.0.11 with its default per-client queue limits
@@ -47,7 +47,7 @@ pub const TOPIC_ROOT: &str = "palisade";
 /// Largest `max_inflight` accepted.
 pub const MAX_INFLIGHT: u16 = 16_000;
 
-/// Longest topic level (site, class or device id) accepted, in bytes.
+/// Maximum length of a topic level (site, class or device id), in bytes.
 pub const MAX_TOPIC_LEVEL_LEN: usize = 128;
 
 /// TLS settings for the broker connection (rustls).
@@ -145,13 +145,13 @@ pub enum MqttError {
         "invalid MQTT topic level {level:?} for {field}: it must be 1 to {MAX_TOPIC_LEVEL_LEN} bytes without '/', '+', '#' or NUL"
     )]
     InvalidTopicLevel {
-        /// Which field the level came from.
+        /// Name of the field the level came from.
         field: &'static str,
         /// The rejected value.
         level: String,
     },
-    /// The publisher holds `max_pending` events already; the event is handed
-    /// back. Flush, then enqueue it again.
+    /// The publisher already contains `max_pending` events, so the event is
+    /// handed back. Flush, then enqueue it again.
     #[error("MQTT publisher holds {pending} events, its limit; flush before enqueueing event {}", event.id)]
     QueueFull {
         /// Events held.
@@ -174,7 +174,7 @@ pub enum MqttError {
     },
 }
 
-/// What one [`MqttPublisher::flush`] achieved.
+/// Outcome of one [`MqttPublisher::flush`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlushReport {
     /// Ids of the events the broker confirmed (PUBACK) during this flush, in

@@ -23,7 +23,8 @@ use palisade_wire::{
 };
 
 use crate::message::{
-    ACK_LEN, Ack, DATA_HEADER_LEN, DataHeader, Message, MessageError, encode_application,
+    ACK_LEN, Ack, BatchBuilder, DATA_HEADER_LEN, DataHeader, Message, MessageError,
+    encode_application,
 };
 
 /// Largest record a DATA message can carry in one frame.
@@ -33,7 +34,7 @@ pub const MAX_RECORD_LEN: usize = MAX_PAYLOAD_LEN - DATA_HEADER_LEN;
 /// of the two trailers).
 pub const FRAME_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 
-/// Size of an output buffer that holds any transport frame.
+/// Size of an output buffer that fits any transport frame.
 pub const MAX_TRANSPORT_FRAME_LEN: usize = MAX_PAYLOAD_LEN + FRAME_OVERHEAD;
 
 /// Error raised while building or reading a transport frame.
@@ -102,7 +103,7 @@ pub struct FrameWriter<S> {
 }
 
 impl FrameWriter<NoSeal> {
-    /// A writer of checksummed (CRC-32) frames, for links that need no
+    /// Creates a writer of checksummed (CRC-32) frames, for links that need no
     /// secrecy or are protected by another layer.
     pub fn checksummed() -> Self {
         Self {
@@ -113,7 +114,8 @@ impl FrameWriter<NoSeal> {
 }
 
 impl<S: Sealer> FrameWriter<S> {
-    /// A writer of sealed frames; `sealer` holds the session's sending key.
+    /// Creates a writer of sealed frames. `sealer` contains the session's
+    /// sending key.
     pub fn sealed(sealer: S) -> Self {
         Self {
             sealer: Some(sealer),
@@ -137,6 +139,38 @@ impl<S: Sealer> FrameWriter<S> {
         let payload = payload_area(out, len)?;
         header.encode(payload)?;
         payload[DATA_HEADER_LEN..].copy_from_slice(record);
+        self.finish(out, len)
+    }
+
+    /// Starts a DATA_BATCH frame in `out`: add records with
+    /// [`BatchBuilder::push`] until it returns false, then seal the frame
+    /// with [`finish_batch`](Self::finish_batch). The batch never grows
+    /// beyond one frame.
+    pub fn begin_batch<'o>(
+        &self,
+        boot: u32,
+        base: u64,
+        out: &'o mut [u8],
+    ) -> Result<BatchBuilder<'o>, SessionError> {
+        let limit = out
+            .len()
+            .saturating_sub(TAG_LEN)
+            .min(HEADER_LEN + MAX_PAYLOAD_LEN);
+        Ok(BatchBuilder::within(boot, base, out, HEADER_LEN, limit)?)
+    }
+
+    /// Seals or checksums a batch started with
+    /// [`begin_batch`](Self::begin_batch) and returns the frame. Fails with
+    /// [`MessageError::InvalidBatch`] when no record was added.
+    pub fn finish_batch<'o>(&mut self, batch: BatchBuilder<'o>) -> Result<&'o [u8], SessionError> {
+        if batch.is_empty() {
+            return Err(MessageError::InvalidBatch {
+                offset: 13,
+                reason: "count is zero",
+            }
+            .into());
+        }
+        let (out, len) = batch.into_parts();
         self.finish(out, len)
     }
 
@@ -225,14 +259,15 @@ pub enum FrameReader<O> {
 }
 
 impl FrameReader<NoOpen> {
-    /// A reader of checksummed (CRC-32) frames.
+    /// Creates a reader of checksummed (CRC-32) frames.
     pub fn checksummed() -> Self {
         Self::Checksummed(FrameDecoder::new())
     }
 }
 
 impl<O: Opener> FrameReader<O> {
-    /// A reader of sealed frames; `opener` holds the session's receiving key.
+    /// Creates a reader of sealed frames. `opener` contains the session's
+    /// receiving key.
     pub fn sealed(opener: O) -> Self {
         Self::Sealed(FrameOpener::new(opener))
     }

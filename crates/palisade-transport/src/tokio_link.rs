@@ -68,7 +68,7 @@ impl<S> TokioLink<S> {
         self.stats
     }
 
-    /// The link settings.
+    /// Returns the link settings.
     pub fn config(&self) -> LinkConfig {
         self.config
     }

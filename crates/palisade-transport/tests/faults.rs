@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use common::cipher::{Rng, TestOpener, TestSealer};
 use palisade_transport::WINDOW;
 use palisade_transport::framing::{CobsDecoder, Decoded, cobs_encode, cobs_max_encoded_len};
-use palisade_transport::message::Message;
+use palisade_transport::message::{DataHeader, Message};
 use palisade_transport::reliable::{Receiver, Sender, SenderConfig, Verdict};
 use palisade_transport::session::{FrameReader, FrameWriter, MAX_TRANSPORT_FRAME_LEN};
 
@@ -108,7 +108,7 @@ impl FaultyPipe {
             .collect()
     }
 
-    /// A cut connection loses everything in transit.
+    /// Loses everything in transit, as a cut connection does.
     fn cut(&mut self) {
         self.in_transit.clear();
     }
@@ -135,6 +135,26 @@ fn frames(
     dropped
 }
 
+/// Hands one received record to the gateway's inbox, unless it is a
+/// duplicate or the inbox is full (then it stays unacknowledged).
+fn take(
+    header: DataHeader,
+    record: &[u8],
+    receiver: &mut Receiver,
+    inbox: &mut Vec<Vec<u8>>,
+    inbox_capacity: usize,
+    refused_full: &mut u64,
+) {
+    if receiver.classify(&header) == Verdict::New {
+        if inbox.len() >= inbox_capacity {
+            *refused_full += 1;
+            return;
+        }
+        inbox.push(record.to_vec());
+    }
+    receiver.accept(&header);
+}
+
 struct Outcome {
     delivered: Vec<u32>,
     retransmitted: u64,
@@ -156,6 +176,7 @@ fn simulate(
     inbox_capacity: usize,
     consume_every_ms: u64,
     cut_every_ms: u64,
+    batch: bool,
 ) -> Outcome {
     let mut up = FaultyPipe::new(seed, faults);
     let mut down = FaultyPipe::new(seed.wrapping_mul(31).wrapping_add(7), faults);
@@ -206,15 +227,42 @@ fn simulate(
             sender.push(next_seq).expect("sender has room");
             next_seq += 1;
         }
-        while let Some(transmit) = sender.poll_transmit(now) {
-            let record = &queue[&transmit.header.seq];
-            let frame = device_writer
-                .data(&transmit.header, record, &mut out)
-                .expect("record fits a frame");
-            up.send(now, frame);
+        if batch {
+            // Up to 16 records per DATA_BATCH frame.
+            let mut pending = None;
+            while let Some(transmit) = pending.take().or_else(|| sender.poll_transmit(now)) {
+                let header = transmit.header;
+                let mut frame_out = vec![0u8; MAX_FRAME];
+                let mut builder = device_writer
+                    .begin_batch(header.boot, header.base, &mut frame_out)
+                    .expect("room for a batch");
+                assert!(
+                    builder.push(header.seq, &queue[&header.seq]),
+                    "one record fits a batch"
+                );
+                while builder.len() < 16 {
+                    let Some(next) = sender.poll_transmit(now) else {
+                        break;
+                    };
+                    if !builder.push(next.header.seq, &queue[&next.header.seq]) {
+                        pending = Some(next);
+                        break;
+                    }
+                }
+                let frame = device_writer.finish_batch(builder).expect("batch frame");
+                up.send(now, frame);
+            }
+        } else {
+            while let Some(transmit) = sender.poll_transmit(now) {
+                let record = &queue[&transmit.header.seq];
+                let frame = device_writer
+                    .data(&transmit.header, record, &mut out)
+                    .expect("record fits a frame");
+                up.send(now, frame);
+            }
         }
 
-        // Gateway: take what arrived, accept what fits the inbox, answer
+        // Gateway: take what arrived, accept what fits the inbox, reply to
         // each DATA frame with an acknowledgement.
         let bytes = up.receive(now);
         let mut acks = Vec::new();
@@ -225,17 +273,33 @@ fn simulate(
                 &mut rx_buf,
                 |frame| match gateway_reader.read(frame) {
                     Ok(Message::Data { header, record }) => {
-                        let verdict = receiver.classify(&header);
-                        if verdict == Verdict::New {
-                            if inbox.len() >= inbox_capacity {
-                                refused_full += 1;
-                                return;
-                            }
-                            inbox.push(record.to_vec());
-                        }
-                        receiver.accept(&header);
+                        take(
+                            header,
+                            record,
+                            &mut receiver,
+                            &mut inbox,
+                            inbox_capacity,
+                            &mut refused_full,
+                        );
                         let credit = (inbox_capacity - inbox.len()) as u16;
                         acks.push(receiver.ack_for(&header, credit));
+                    }
+                    Ok(Message::DataBatch(batch)) => {
+                        let mut last = None;
+                        for (header, record) in batch.records() {
+                            take(
+                                header,
+                                record,
+                                &mut receiver,
+                                &mut inbox,
+                                inbox_capacity,
+                                &mut refused_full,
+                            );
+                            last = Some(header);
+                        }
+                        let last = last.expect("a batch has at least one record");
+                        let credit = (inbox_capacity - inbox.len()) as u16;
+                        acks.push(receiver.ack_for(&last, credit));
                     }
                     Ok(other) => panic!("gateway received an unexpected message {other:?}"),
                     Err(_) => frames_rejected += 1,
@@ -342,7 +406,7 @@ const HARSH: Faults = Faults {
 #[test]
 fn faulty_link_delivers_each_event_once() {
     for seed in [1, 2, 3] {
-        let outcome = simulate(seed, HARSH, 64, 1, 0);
+        let outcome = simulate(seed, HARSH, 64, 1, 0, false);
         assert_exactly_once(&outcome);
         eprintln!(
             "seed {seed}: {} ms simulated, {} frames sent up, {} dropped, {} duplicated, {} corrupted, {} truncated, \
@@ -359,8 +423,10 @@ fn faulty_link_delivers_each_event_once() {
             outcome.cobs_dropped
         );
         // Every kind of fault happened and was handled.
-        assert!(outcome.pipe.dropped > 0 && outcome.pipe.duplicated > 0);
-        assert!(outcome.pipe.corrupted > 0 && outcome.pipe.truncated > 0);
+        assert!(outcome.pipe.dropped > 0, "no chunk dropped");
+        assert!(outcome.pipe.duplicated > 0, "no chunk duplicated");
+        assert!(outcome.pipe.corrupted > 0, "no chunk corrupted");
+        assert!(outcome.pipe.truncated > 0, "no chunk truncated");
         assert!(outcome.retransmitted > 0, "no retransmission");
         assert!(
             outcome.duplicates_dropped > 0,
@@ -375,13 +441,32 @@ fn faulty_link_delivers_each_event_once() {
 
 #[test]
 fn cut_connections_deliver_each_event_once() {
-    let outcome = simulate(11, HARSH, 64, 1, 250);
+    let outcome = simulate(11, HARSH, 64, 1, 250, false);
     assert_exactly_once(&outcome);
     assert!(
         outcome.reconnects > 100,
         "only {} reconnections",
         outcome.reconnects
     );
+}
+
+#[test]
+fn faulty_link_delivers_batches_once() {
+    for seed in [21, 22] {
+        let outcome = simulate(seed, HARSH, 64, 1, 400, true);
+        assert_exactly_once(&outcome);
+        let records = EVENTS.div_ceil(EVENTS_PER_RECORD);
+        eprintln!(
+            "batched, seed {seed}: {} frames sent up for {records} records, {} ms simulated",
+            outcome.pipe.sent, outcome.elapsed_ms
+        );
+        assert!(
+            outcome.pipe.sent < records,
+            "batching sent {} frames for {records} records",
+            outcome.pipe.sent
+        );
+        assert!(outcome.retransmitted > 0, "no retransmission");
+    }
 }
 
 #[test]
@@ -396,7 +481,7 @@ fn slow_receiver_pushes_back() {
         truncate: 0,
         max_delay_ms: 0,
     };
-    let outcome = simulate(5, clean, 4, 5, 0);
+    let outcome = simulate(5, clean, 4, 5, 0, false);
     assert_exactly_once(&outcome);
     assert!(outcome.max_unconsumed <= 4);
     let records = EVENTS.div_ceil(EVENTS_PER_RECORD);

@@ -9,7 +9,9 @@ use palisade_transport::framing::{
     CobsDecoder, Decoded, FramingError, LengthPrefixDecoder, cobs_encode, cobs_max_encoded_len,
     length_prefix,
 };
-use palisade_transport::message::{Ack, DataHeader, Message, MessageError, encode_data};
+use palisade_transport::message::{
+    Ack, BatchBuilder, DataHeader, MAX_BATCH_RECORDS, Message, MessageError, encode_data,
+};
 use palisade_transport::session::{
     FrameReader, FrameWriter, MAX_RECORD_LEN, MAX_TRANSPORT_FRAME_LEN, SessionError,
 };
@@ -343,5 +345,119 @@ fn cobs_round_trips_block_edges() {
             assert_eq!(result, Decoded::Frame(len), "length {len}");
             assert_eq!(&buf[..len], &frame[..]);
         }
+    }
+}
+
+#[test]
+fn batch_message_matches_vector() {
+    let expected = vector("data_batch_message.hex");
+    let mut out = [0u8; 64];
+    let mut builder = BatchBuilder::new(7, 5, &mut out).expect("room");
+    assert!(builder.push(5, b"ab"));
+    assert!(builder.push(7, b"c"));
+    assert_eq!(builder.message(), &expected[..]);
+
+    let Ok(Message::DataBatch(batch)) = Message::decode(&expected) else {
+        panic!("vector is not a DATA_BATCH");
+    };
+    assert_eq!(batch.len(), 2);
+    let records: Vec<(DataHeader, &[u8])> = batch.records().collect();
+    assert_eq!(
+        records,
+        vec![
+            (
+                DataHeader {
+                    boot: 7,
+                    seq: 5,
+                    base: 5
+                },
+                &b"ab"[..]
+            ),
+            (
+                DataHeader {
+                    boot: 7,
+                    seq: 7,
+                    base: 5
+                },
+                &b"c"[..]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn batch_record_count_boundary() {
+    let mut out = vec![0u8; 4096];
+    let mut builder = BatchBuilder::new(1, 0, &mut out).expect("room");
+    for seq in 0..MAX_BATCH_RECORDS as u64 {
+        assert!(builder.push(seq, b""), "record {seq} rejected");
+    }
+    assert!(!builder.push(255, b""), "record 256 accepted");
+    let message = builder.message().to_vec();
+    let Ok(Message::DataBatch(batch)) = Message::decode(&message) else {
+        panic!("255 records do not decode");
+    };
+    assert_eq!(batch.records().count(), MAX_BATCH_RECORDS);
+}
+
+#[test]
+fn batch_fills_one_frame_at_most() {
+    let mut writer = FrameWriter::checksummed();
+    let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
+    let mut builder = writer.begin_batch(1, 0, &mut out).expect("room");
+    let record = vec![0x11; 4_000];
+    let mut added = 0;
+    while builder.push(added, &record) {
+        added += 1;
+    }
+    // 14-byte header, then 10 + 4,000 bytes per record within 16,384 bytes.
+    assert_eq!(added, 4);
+    let frame = writer.finish_batch(builder).expect("frame").to_vec();
+    let mut reader = FrameReader::checksummed();
+    let mut bytes = frame;
+    let Ok(Message::DataBatch(batch)) = reader.read(&mut bytes) else {
+        panic!("batch frame does not read back");
+    };
+    assert_eq!(batch.len(), 4);
+
+    let empty = writer.begin_batch(1, 0, &mut out).expect("room");
+    assert!(matches!(
+        writer.finish_batch(empty),
+        Err(SessionError::Message(MessageError::InvalidBatch { .. }))
+    ));
+}
+
+#[test]
+fn batch_decoder_rejects_malformed_input() {
+    let good = vector("data_batch_message.hex");
+    let mut zero = good[..14].to_vec();
+    zero[13] = 0;
+    assert!(matches!(
+        Message::decode(&zero),
+        Err(MessageError::InvalidBatch { offset: 13, .. })
+    ));
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert!(matches!(
+        Message::decode(&trailing),
+        Err(MessageError::InvalidBatch { .. })
+    ));
+    let cut = &good[..good.len() - 1];
+    assert!(matches!(
+        Message::decode(cut),
+        Err(MessageError::InvalidBatch { .. })
+    ));
+    let mut below_base = good.clone();
+    below_base[14..22].copy_from_slice(&4u64.to_le_bytes());
+    assert_eq!(
+        Message::decode(&below_base),
+        Err(MessageError::BaseAboveSequence { base: 5, seq: 4 })
+    );
+    assert!(matches!(
+        Message::decode(&good[..13]),
+        Err(MessageError::TooShort { .. })
+    ));
+    for end in 0..good.len() {
+        let _ = Message::decode(&good[..end]);
     }
 }

@@ -188,7 +188,7 @@ fn receiver_deduplicates() {
 fn receiver_window_boundary() {
     let mut receiver = Receiver::new();
     assert_eq!(receiver.accept(&header(1, 0, 0)), Verdict::New);
-    // next = 1: the window holds 1..=64.
+    // next = 1: the window covers 1..=64.
     assert_eq!(receiver.classify(&header(1, WINDOW, 0)), Verdict::New);
     assert_eq!(
         receiver.accept(&header(1, WINDOW + 1, 0)),
@@ -215,7 +215,7 @@ fn new_boot_window_opens_at_base() {
 fn sender_base_settles_older_records() {
     let mut receiver = Receiver::new();
     assert_eq!(receiver.accept(&header(1, 3, 0)), Verdict::New);
-    // The sender says everything below 10 is settled.
+    // The sender declares everything below 10 settled.
     assert_eq!(receiver.accept(&header(1, 12, 10)), Verdict::New);
     assert_eq!(receiver.classify(&header(1, 4, 0)), Verdict::Duplicate);
     let ack = receiver.ack_for(&header(1, 12, 10), 1);

@@ -106,7 +106,7 @@ impl Rng {
         x
     }
 
-    /// A value in `0..bound` (`bound > 0`).
+    /// Returns a value in `0..bound` (`bound > 0`).
     pub fn below(&mut self, bound: u64) -> u64 {
         self.next() % bound
     }
