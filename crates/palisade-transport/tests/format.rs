@@ -168,8 +168,12 @@ fn message_decoder_rejects_malformed_input() {
         Err(MessageError::TooShort { .. })
     ));
     assert_eq!(
-        Message::decode(&[0x03]),
-        Err(MessageError::UnknownKind { kind: 3 })
+        Message::decode(&[0x04]),
+        Err(MessageError::UnknownKind { kind: 4 })
+    );
+    assert_eq!(
+        Message::decode(&[0x7F]),
+        Err(MessageError::UnknownKind { kind: 0x7F })
     );
     let ack = vector("ack_message.hex");
     assert!(matches!(
