@@ -6,8 +6,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::mosquitto::{Broker, start_or_skip};
-use palisade_transport::mqtt::{MqttConfig, MqttError, MqttPublisher, UpstreamEvent, topic};
+use common::mosquitto::{Broker, start_or_skip, start_tls_or_skip};
+use palisade_transport::mqtt::{
+    MqttConfig, MqttError, MqttPublisher, MqttTls, UpstreamEvent, topic,
+};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -416,4 +418,47 @@ fn queue_limit_hands_event_back() {
         }
         other => panic!("expected QueueFull, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn publishes_over_tls() {
+    let Some(broker) = start_tls_or_skip("publishes_over_tls") else {
+        return;
+    };
+    let tls_port = broker.tls_port().expect("broker started with TLS");
+    let mut subscriber = subscribe(&broker, "consumer-tls").await;
+    let mut config = MqttConfig::new("127.0.0.1", tls_port, "gateway-tls", "ward-3");
+    config.connect_timeout_secs = 5;
+    config.tls = Some(MqttTls {
+        ca_pem: broker.ca_pem(),
+        client_auth: None,
+    });
+    let mut publisher = MqttPublisher::new(config).expect("valid settings");
+    let ids: Vec<u64> = (0..200).collect();
+    let report = publisher
+        .publish_batch(ids.iter().map(|&id| event(id)), Duration::from_secs(30))
+        .await
+        .expect("publish over TLS");
+    assert_eq!(report.pending, 0);
+    assert_eq!(report.confirmed.len(), ids.len());
+    let mut counts = BTreeMap::new();
+    subscriber
+        .collect(&mut counts, &ids, Duration::from_secs(20))
+        .await;
+    assert_eq!(missing(&counts, &ids), NONE_MISSING);
+
+    // A publisher that does not trust the broker's CA never connects.
+    let mut config = MqttConfig::new("127.0.0.1", tls_port, "gateway-untrusted", "ward-3");
+    config.backoff.max_attempts = Some(2);
+    config.backoff.initial_ms = 10;
+    config.tls = Some(MqttTls {
+        ca_pem: Vec::new(),
+        client_auth: None,
+    });
+    let mut untrusted = MqttPublisher::new(config).expect("valid settings");
+    untrusted.enqueue(event(1)).expect("enqueue");
+    assert!(untrusted.flush(Duration::from_secs(10)).await.is_err());
+    assert_eq!(untrusted.pending(), 1);
+    publisher.disconnect(Duration::from_secs(2)).await;
+    subscriber.stop().await;
 }

@@ -16,6 +16,7 @@ const LOSSLESS_CONFIG: &str = include_str!("../../examples/mosquitto-lossless.co
 pub struct Broker {
     child: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
 }
 
@@ -42,7 +43,18 @@ fn binary() -> Option<PathBuf> {
 /// a broker that cannot start fails the test; without it the test is
 /// skipped with the printed reason.
 pub fn start_or_skip(test: &str) -> Option<Broker> {
-    match Broker::start() {
+    skip_unless_required(test, Broker::start())
+}
+
+/// Like [`start_or_skip`], with a second, TLS listener whose certificates
+/// (a throwaway CA and a server certificate for IP 127.0.0.1) are made with
+/// the `openssl` command.
+pub fn start_tls_or_skip(test: &str) -> Option<Broker> {
+    skip_unless_required(test, Broker::start_with_tls())
+}
+
+fn skip_unless_required(test: &str, started: Result<Broker, String>) -> Option<Broker> {
+    match started {
         Ok(broker) => Some(broker),
         Err(reason) => {
             let required = std::env::var("MOSQUITTO_REQUIRED").is_ok_and(|v| v == "1");
@@ -59,6 +71,15 @@ pub fn start_or_skip(test: &str) -> Option<Broker> {
 impl Broker {
     /// Starts a broker with persistence on a free loopback port.
     pub fn start() -> Result<Self, String> {
+        Self::start_inner(false)
+    }
+
+    /// Starts a broker with a plain and a TLS listener.
+    pub fn start_with_tls() -> Result<Self, String> {
+        Self::start_inner(true)
+    }
+
+    fn start_inner(tls: bool) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
         let port = free_port().map_err(|e| format!("free port: {e}"))?;
         let mut config = String::new();
@@ -76,6 +97,17 @@ impl Broker {
             persistence.display(),
             dir.path().join("broker.log").display()
         ));
+        let tls_port = if tls {
+            let port = free_port().map_err(|e| format!("free port: {e}"))?;
+            make_certificates(dir.path())?;
+            config.push_str(&format!(
+                "listener {port} 127.0.0.1\ncafile {0}/ca.crt\ncertfile {0}/server.crt\nkeyfile {0}/server.key\n",
+                dir.path().display()
+            ));
+            Some(port)
+        } else {
+            None
+        };
         // Started as root, mosquitto switches to the `mosquitto` user, which
         // cannot write into this test's temporary folder; `user root` keeps it
         // as it is. The option has no effect for other users.
@@ -87,6 +119,7 @@ impl Broker {
         let mut broker = Self {
             child: None,
             port,
+            tls_port,
             dir,
         };
         broker.spawn()?;
@@ -96,6 +129,16 @@ impl Broker {
     /// Port the broker listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Port of the TLS listener, when the broker has one.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// PEM of the CA that signed the TLS listener's certificate.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("ca.crt")).unwrap_or_default()
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -178,4 +221,79 @@ fn running_as_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+}
+
+/// Makes a CA and a server certificate for IP 127.0.0.1 in `dir` with the
+/// `openssl` command (P-256 keys, valid for one day).
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| format!("writing the certificate extensions: {e}"))?;
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Palisade test CA",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("running openssl (install the openssl package): {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "openssl {} failed: {}",
+                args[0],
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    Ok(())
 }
