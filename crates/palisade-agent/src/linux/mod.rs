@@ -5,7 +5,10 @@
 //! Collectors that watch for changes (processes, network, logins, file
 //! integrity) keep the previous scan and report differences; the others
 //! (software, baseline, system information) report a full snapshot each
-//! time. [`LinuxCollectors`] runs them all from one [`LinuxConfig`].
+//! time. [`LinuxCollectors`] runs them all from one [`LinuxConfig`];
+//! [`LinuxEventSource`] and [`LinuxSnapshots`] hand them to the agent core
+//! as its [`EventSource`](crate::EventSource) and
+//! [`SnapshotSource`](crate::SnapshotSource).
 //!
 //! Every path is configurable and defaults to the real system path, and
 //! [`LinuxConfig::under`] moves them all under another root (a fixture tree
@@ -25,6 +28,7 @@ pub mod process;
 mod read;
 mod record;
 pub mod software;
+mod source;
 pub mod sysinfo;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +45,7 @@ pub use record::{
     Package, ProcessExit, ProcessStart, Record, SystemDescription,
 };
 pub use software::{SoftwareCollector, SoftwareConfig};
+pub use source::{LinuxEventSource, LinuxSnapshots};
 pub use sysinfo::{SystemInfoCollector, SystemInfoConfig};
 
 /// A source of records that is scanned periodically.

@@ -275,7 +275,16 @@ impl Record {
     /// its first [`limits::INTERFACES`] interfaces
     /// ([`SystemDescription::omitted_in_event`] counts the rest).
     pub fn to_event(&self, header: Header) -> Event<'_> {
-        let body = match self {
+        Event {
+            header,
+            body: self.body(),
+        }
+    }
+
+    /// Views the record as an event body, borrowing its strings, with the
+    /// same truncation as [`Record::to_event`].
+    pub fn body(&self) -> EventBody<'_> {
+        match self {
             Self::ProcessStarted(p) => EventBody::ProcessStarted(ProcessStarted {
                 pid: p.pid,
                 parent_pid: p.parent_pid,
@@ -337,8 +346,7 @@ impl Record {
                 path: c.path.as_deref().map(Str::truncated),
                 reason: Str::truncated(&c.reason),
             }),
-        };
-        Event { header, body }
+        }
     }
 }
 
