@@ -30,8 +30,10 @@ use crate::error::DecodeError;
 
 /// Maximum nesting depth of decoded values.
 ///
-/// Each `Some`, sequence, tuple, tuple struct, map, struct, newtype struct and
-/// enum value opens one level, so a hostile input cannot exhaust the stack.
+/// Each `Some`, sequence, map and enum value opens one level, so a hostile
+/// input cannot exhaust the stack. These are the values through which the
+/// input decides how deep a recursive type goes. Structs, tuples and newtype
+/// structs are not counted, because the Rust type alone fixes their depth.
 pub const MAX_DEPTH: usize = 32;
 
 /// Placeholder offset of [`DecodeError::Invalid`] while it has not yet passed
@@ -196,19 +198,34 @@ impl<'de> Deserializer<'de> {
         usize::try_from(len).map_err(|_| DecodeError::VarintOverflow { offset: start })
     }
 
-    /// Reads a length-prefixed byte string and returns it with the offset of
-    /// its first byte.
     #[inline]
-    fn take_byte_string(&mut self) -> Result<(&'de [u8], usize), DecodeError> {
+    fn take_byte_string(&mut self) -> Result<&'de [u8], DecodeError> {
         let len = self.take_len()?;
-        let start = self.offset();
-        Ok((self.take_bytes(len)?, start))
+        self.take_bytes(len)
     }
 
     #[inline]
     fn take_str(&mut self) -> Result<&'de str, DecodeError> {
-        let (bytes, start) = self.take_byte_string()?;
-        core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { offset: start })
+        let bytes = self.take_byte_string()?;
+        core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 {
+            offset: self.offset() - bytes.len(),
+        })
+    }
+
+    /// Decodes one field, item or variant content with `seed`, and gives a
+    /// [`DecodeError::Invalid`] raised inside it the offset where it starts.
+    #[inline]
+    fn decode_located<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<T::Value, DecodeError> {
+        // Only the remaining length is kept on the success path. The offset
+        // is computed once an error occurs.
+        let remaining_before = self.rest.len();
+        match seed.deserialize(&mut *self) {
+            Ok(value) => Ok(value),
+            Err(error) => Err(locate(error, self.input_len - remaining_before)),
+        }
     }
 
     /// Runs `decode` one nesting level deeper, or fails once [`MAX_DEPTH`]
@@ -299,10 +316,10 @@ unzigzag!(unzigzag_i32, u32, i32);
 unzigzag!(unzigzag_i64, u64, i64);
 unzigzag!(unzigzag_i128, u128, i128);
 
-/// Fills in the offset of a [`DecodeError::Invalid`] raised through
-/// [`de::Error::custom`], whose constructor cannot know where the decoder is.
-/// The innermost value that the error passes through sets it.
-#[inline]
+/// Fills in the offset of a [`DecodeError::Invalid`] built by a
+/// [`de::Error`] method, which cannot know where the decoder is. The innermost
+/// value that the error passes through sets it.
+#[cold]
 fn locate(error: DecodeError, offset: usize) -> DecodeError {
     match error {
         DecodeError::Invalid {
@@ -332,11 +349,13 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     #[inline]
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        let offset = self.offset();
         match self.take_byte()? {
             0 => visitor.visit_bool(false),
             1 => visitor.visit_bool(true),
-            value => Err(DecodeError::InvalidBool { value, offset }),
+            value => Err(DecodeError::InvalidBool {
+                value,
+                offset: self.offset() - 1,
+            }),
         }
     }
 
@@ -437,7 +456,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     #[inline]
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        let (bytes, _) = self.take_byte_string()?;
+        let bytes = self.take_byte_string()?;
         visitor.visit_borrowed_bytes(bytes)
     }
 
@@ -448,11 +467,13 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     #[inline]
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        let offset = self.offset();
         match self.take_byte()? {
             0 => visitor.visit_none(),
             1 => self.nested(|inner| visitor.visit_some(inner)),
-            value => Err(DecodeError::InvalidOption { value, offset }),
+            value => Err(DecodeError::InvalidOption {
+                value,
+                offset: self.offset() - 1,
+            }),
         }
     }
 
@@ -476,7 +497,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         _name: &'static str,
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
-        self.nested(|inner| visitor.visit_newtype_struct(inner))
+        visitor.visit_newtype_struct(self)
     }
 
     /// Decodes a sequence. The loop is bounded by the declared length, not by
@@ -499,7 +520,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
-        self.nested(|inner| visitor.visit_seq(SeqAccess::new(inner, len)))
+        visitor.visit_seq(SeqAccess::new(self, len))
     }
 
     #[inline]
@@ -509,7 +530,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
-        self.nested(|inner| visitor.visit_seq(SeqAccess::new(inner, len)))
+        visitor.visit_seq(SeqAccess::new(self, len))
     }
 
     #[inline]
@@ -530,7 +551,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
-        self.nested(|inner| visitor.visit_seq(SeqAccess::new(inner, fields.len())))
+        visitor.visit_seq(SeqAccess::new(self, fields.len()))
     }
 
     /// Reads the variant index and rejects it before the visitor runs when
@@ -601,10 +622,7 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_, 'de> {
             return Ok(None);
         }
         self.remaining -= 1;
-        let start = self.deserializer.offset();
-        seed.deserialize(&mut *self.deserializer)
-            .map(Some)
-            .map_err(|error| locate(error, start))
+        self.deserializer.decode_located(seed).map(Some)
     }
 
     /// Returns the declared length, which a hostile input can set to any
@@ -633,10 +651,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, 'de> {
             return Ok(None);
         }
         self.remaining -= 1;
-        let start = self.deserializer.offset();
-        seed.deserialize(&mut *self.deserializer)
-            .map(Some)
-            .map_err(|error| locate(error, start))
+        self.deserializer.decode_located(seed).map(Some)
     }
 
     #[inline]
@@ -644,9 +659,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, 'de> {
         &mut self,
         seed: V,
     ) -> Result<V::Value, DecodeError> {
-        let start = self.deserializer.offset();
-        seed.deserialize(&mut *self.deserializer)
-            .map_err(|error| locate(error, start))
+        self.deserializer.decode_located(seed)
     }
 
     #[inline]
@@ -681,8 +694,7 @@ impl<'a, 'de> de::EnumAccess<'de> for EnumAccess<'a, 'de> {
     }
 }
 
-/// The content of an enum variant. The enum already counts as one nesting
-/// level, so tuple and struct variants do not open another.
+/// The content of an enum variant.
 struct VariantAccess<'a, 'de> {
     deserializer: &'a mut Deserializer<'de>,
 }
@@ -700,9 +712,7 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'_, 'de> {
         self,
         seed: T,
     ) -> Result<T::Value, DecodeError> {
-        let start = self.deserializer.offset();
-        seed.deserialize(&mut *self.deserializer)
-            .map_err(|error| locate(error, start))
+        self.deserializer.decode_located(seed)
     }
 
     #[inline]
