@@ -6,21 +6,26 @@
 //! fields in order, with no length. An enum is a varint `u32` variant index
 //! followed by the variant's content.
 //!
-//! This decoder accepts less than `postcard::from_bytes` does, so that every
-//! value has exactly one encoding:
+//! This decoder accepts less than `postcard::from_bytes` (1.2) does, so that
+//! every value has exactly one encoding. It also rejects:
 //!
-//! - a varint must use the fewest bytes its value needs
+//! - a varint that uses more bytes than its value needs
 //!   ([`DecodeError::NonCanonicalVarint`]);
-//! - a varint must fit its integer type, in length and in the bits of its last
-//!   byte ([`DecodeError::VarintOverflow`]);
-//! - a `bool` or an `Option` tag must be 0 or 1;
-//! - an enum tag must name a variant of the type being decoded
-//!   ([`DecodeError::UnknownVariant`]);
-//! - [`from_bytes`] rejects bytes left after the value;
-//! - values nest at most [`MAX_DEPTH`] levels deep ([`DecodeError::TooDeep`]).
+//! - bytes left after the value, in [`from_bytes`]
+//!   ([`DecodeError::TrailingBytes`]);
+//! - values nested more than [`MAX_DEPTH`] levels deep
+//!   ([`DecodeError::TooDeep`]).
+//!
+//! Like postcard, it rejects a varint that does not fit its integer type
+//! ([`DecodeError::VarintOverflow`]), a `bool` or `Option` tag other than 0 or
+//! 1, and an enum tag that names no variant ([`DecodeError::UnknownVariant`],
+//! checked before the visitor runs). Every error names the byte offset or the
+//! value at fault.
 //!
 //! Strings and byte strings are borrowed from the input, never copied. The
-//! decoder does not allocate and never panics on any input.
+//! decoder does not allocate. It reads only through checked slice methods, so
+//! any input gives a value or an error, never a panic; the tests feed it
+//! random, mutated and truncated inputs.
 
 use core::fmt;
 
@@ -299,8 +304,8 @@ impl Deserializer<'_> {
     varint_reader!(take_varint_u128, u128);
 }
 
-/// Generates the inverse of zigzag encoding, which maps 0, -1, 1, -2, ... to
-/// 0, 1, 2, 3, ...
+/// Generates the inverse of zigzag encoding, which decodes 0, 1, 2, 3, ... to
+/// 0, -1, 1, -2, ...
 macro_rules! unzigzag {
     ($name:ident, $unsigned:ty, $signed:ty) => {
         #[inline]
@@ -580,7 +585,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         })
     }
 
-    /// Identifiers are variant indexes, written as a varint `u32`.
+    /// Decodes an identifier, which postcard writes as a varint `u32` variant
+    /// index.
     #[inline]
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         let index = self.take_varint_u32()?;
