@@ -116,5 +116,42 @@ fn chain_verification(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, chain_verification);
+/// The public-key operations an admission is built from, measured in the same
+/// run, so the admission figures can be compared with their floor (two
+/// verifications, one signature, one X25519 agreement).
+fn primitives(c: &mut Criterion) {
+    use palisade_credential::crypto::{self, Active, Backend};
+
+    let key = Active::signing_key(&[7; 32]);
+    let public_key = Active::public_key(&key);
+    let message = [0x5a; 80];
+    let signature = Active::sign(&key, &message);
+    let mut group = c.benchmark_group("primitives");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ed25519_verify", |b| {
+        b.iter(|| {
+            Active::verify(
+                black_box(&public_key),
+                black_box(&message),
+                black_box(&signature),
+            )
+            .expect("valid")
+        })
+    });
+    group.bench_function("ed25519_sign", |b| {
+        b.iter(|| Active::sign(black_box(&key), black_box(&message)))
+    });
+    group.bench_function("x25519_public", |b| {
+        b.iter(|| crypto::x25519_public(black_box(&[9; 32])))
+    });
+    let peer = crypto::x25519_public(&[9; 32]);
+    group.bench_function("x25519_agree", |b| {
+        b.iter(|| {
+            crypto::x25519_agree(black_box(&[3; 32]), black_box(&peer)).expect("contributory")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, chain_verification, primitives);
 criterion_main!(benches);
