@@ -321,3 +321,115 @@ fn fixture_constants_match() {
     assert_eq!(device.subject.vendor_id, testkit::FIXTURE_VENDOR);
     assert_eq!(device.subject.model_id, testkit::FIXTURE_MODEL);
 }
+
+/// Builds a message 1 whose intermediate field is `len` bytes long.
+fn msg1_with_intermediate_len(len: usize) -> Vec<u8> {
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(&[0x11; 64]);
+    let mut length = [0u8; 5];
+    let varint = postcard::to_slice(&(len as u32), &mut length)
+        .unwrap()
+        .to_vec();
+    bytes.extend_from_slice(&varint);
+    bytes.extend(std::iter::repeat_n(0xaa, len));
+    bytes.push(0);
+    bytes
+}
+
+#[test]
+fn handshake_credential_length_limit() {
+    use palisade_credential::Msg1;
+    let accepted = msg1_with_intermediate_len(MAX_CREDENTIAL_LEN);
+    assert_eq!(
+        Msg1::decode(&accepted).unwrap().intermediate.len(),
+        MAX_CREDENTIAL_LEN
+    );
+    let too_long = msg1_with_intermediate_len(MAX_CREDENTIAL_LEN + 1);
+    let rejected = Msg1::decode(&too_long);
+    assert!(
+        matches!(
+            rejected,
+            Err(RejectReason::TooManyEntries {
+                count: 257,
+                max: 256,
+                ..
+            })
+        ),
+        "{rejected:?}"
+    );
+}
+
+#[test]
+fn intermediate_cache_capacity() {
+    use palisade_credential::INTERMEDIATE_CACHE_CAPACITY;
+    let fixture = Fixture::new();
+    let now = VerificationTime::Trusted(FIXTURE_NOW);
+    let template = Credential::decode(&fixture.intermediate).unwrap().body;
+    // The same intermediate key under different serials: distinct encodings.
+    let intermediates: Vec<_> = (0..=INTERMEDIATE_CACHE_CAPACITY as u64)
+        .map(|serial| {
+            let mut body = template.clone();
+            body.serial = 100 + serial;
+            issue(&body, &fixture.root_signer).unwrap()
+        })
+        .collect();
+    let mut verifier = fixture.verifier();
+    for intermediate in &intermediates[..INTERMEDIATE_CACHE_CAPACITY] {
+        verifier
+            .verify_device_chain(&[intermediate, &fixture.device], now, &[])
+            .unwrap();
+    }
+    // All entries fit: a second pass hits every one.
+    for intermediate in &intermediates[..INTERMEDIATE_CACHE_CAPACITY] {
+        verifier
+            .verify_device_chain(&[intermediate, &fixture.device], now, &[])
+            .unwrap();
+    }
+    let capacity = INTERMEDIATE_CACHE_CAPACITY as u64;
+    assert_eq!(verifier.cache().statistics(), (capacity, capacity));
+    // One more evicts the least recently used (the first), which then misses.
+    let last = &intermediates[INTERMEDIATE_CACHE_CAPACITY];
+    verifier
+        .verify_device_chain(&[last, &fixture.device], now, &[])
+        .unwrap();
+    verifier
+        .verify_device_chain(&[&intermediates[0], &fixture.device], now, &[])
+        .unwrap();
+    assert_eq!(verifier.cache().statistics(), (capacity, capacity + 2));
+}
+
+#[test]
+fn device_key_index_capacity() {
+    use palisade_credential::DeviceKeyIndex;
+    let fixture = Fixture::new();
+    let now = VerificationTime::Trusted(FIXTURE_NOW);
+    let template = Credential::decode(&fixture.device).unwrap().body;
+    let mut index = DeviceKeyIndex::<2>::new();
+    let mut verifier = fixture.verifier();
+    let mut results = Vec::new();
+    for seed in 0..3u8 {
+        let key = SoftwareSigner::from_seed(&[0x90 + seed; 32]);
+        let mut body = template.clone();
+        body.public_key = key.public_key();
+        body.subject.device_id.0[15] = seed;
+        let device = issue(&body, &fixture.intermediate_signer).unwrap();
+        let verified = verifier
+            .verify_device_chain(&[&fixture.intermediate, &device], now, &[])
+            .unwrap();
+        results.push(index.admit(&verified));
+    }
+    assert_eq!(results[0], Ok(()));
+    assert_eq!(results[1], Ok(()));
+    assert!(
+        matches!(
+            results[2],
+            Err(RejectReason::TooManyEntries {
+                count: 3,
+                max: 2,
+                ..
+            })
+        ),
+        "{results:?}"
+    );
+    assert_eq!(index.len(), 2);
+}
