@@ -13,7 +13,8 @@
 //!
 //! Sending to a gateway (`--gateway HOST:PORT`) needs the agent core
 //! (queue, session and transport), which this example does not have yet;
-//! without `--dry-run` it exits with an error that says so.
+//! without `--dry-run` it exits with status 2 and an error naming the
+//! missing part.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -106,7 +107,8 @@ impl log::Log for StderrLogger {
 static LOGGER: StderrLogger = StderrLogger;
 
 fn main() -> ExitCode {
-    // Ignoring the error is right: it only fails when a logger is already set.
+    // `set_logger` fails only when a logger is already set, which cannot
+    // happen this early in `main`.
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
     let options = match parse_options() {
         Ok(options) => options,
@@ -288,7 +290,7 @@ fn event_json(event: &Event<'_>) -> Value {
     object
 }
 
-/// One readable line: `kind severity key=value ...`, without empty fields.
+/// Formats one readable line, `kind severity key=value ...`, without empty fields.
 fn text_line(value: &Value) -> String {
     let Value::Object(fields) = value else {
         return value.to_string();

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The example binary, which `cargo test` builds next to the test binaries.
+/// Returns the example binary, which `cargo test` builds next to the test binaries.
 fn example_binary() -> PathBuf {
     let test_binary = std::env::current_exe().unwrap();
     let profile_dir = test_binary.parent().and_then(|deps| deps.parent()).unwrap();

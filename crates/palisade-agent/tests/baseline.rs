@@ -220,7 +220,8 @@ fn world_writable_walk() {
     assert!(!find_world_writable(std::slice::from_ref(&root), 7, 32).stopped);
     assert!(find_world_writable(std::slice::from_ref(&root), 6, 32).stopped);
     let stopped = find_world_writable(&[root.join("ok.conf"), root.join("sub/tmp")], 1, 32);
-    assert!(stopped.stopped && stopped.found.is_empty());
+    assert!(stopped.stopped);
+    assert!(stopped.found.is_empty());
     assert_eq!(check_world_writable(&stopped).result, CheckResult::Error);
     let shallow = find_world_writable(std::slice::from_ref(&root), 1000, 1);
     assert!(shallow.found.is_empty(), "depth 1 does not enter sub/");

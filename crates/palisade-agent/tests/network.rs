@@ -71,7 +71,8 @@ fn tcp6_table_with_mapped_addresses() {
     );
     assert_eq!(canonical(parsed.items[2].local), v4(127, 0, 0, 1, 47001));
     assert_eq!(canonical(parsed.items[2].remote), v4(127, 0, 0, 1, 41014));
-    assert!(parsed.items[0].is_listening() && parsed.items[1].is_listening());
+    assert!(parsed.items[0].is_listening());
+    assert!(parsed.items[1].is_listening());
 }
 
 #[test]
@@ -79,10 +80,12 @@ fn udp_tables() {
     let udp = parse_socket_table(&read_fixture("root/proc/net/udp"), Protocol::Udp, 4096);
     assert!(udp.errors.is_empty());
     let connected = &udp.items[0];
-    assert!(connected.is_connection() && !connected.is_listening());
+    assert!(connected.is_connection());
+    assert!(!connected.is_listening());
     assert_eq!(connected.remote, v4(127, 0, 0, 1, 47004));
     let bound = &udp.items[1];
-    assert!(bound.is_listening() && !bound.is_connection());
+    assert!(bound.is_listening());
+    assert!(!bound.is_connection());
     assert_eq!(bound.local, v4(0, 0, 0, 0, 47004));
     let udp6 = parse_socket_table(&read_fixture("root/proc/net/udp6"), Protocol::Udp, 4096);
     assert_eq!(udp6.items[0].local, "[::1]:47005".parse().unwrap());

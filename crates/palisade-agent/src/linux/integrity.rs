@@ -38,7 +38,7 @@ pub fn sha256_file(path: &Path, max_bytes: u64) -> Result<[u8; 32], FileError> {
     Ok(hasher.finalize().into())
 }
 
-/// Which files the integrity collector watches.
+/// Configuration of the integrity collector: the watched files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrityConfig {
     /// Files to watch. A path that does not exist is watched for creation.

@@ -3,9 +3,9 @@
 //! Each collector implements [`Collector`]: every call to
 //! [`Collector::collect`] scans its sources and appends [`Record`]s.
 //! Collectors that watch for changes (processes, network, logins, file
-//! integrity) keep the previous scan and report differences; the others
+//! integrity) keep the previous scan and report differences. The others
 //! (software, baseline, system information) report a full snapshot each
-//! time. [`LinuxCollectors`] runs them all from one [`LinuxConfig`];
+//! time. [`LinuxCollectors`] runs them all from one [`LinuxConfig`], and
 //! [`LinuxEventSource`] and [`LinuxSnapshots`] hand them to the agent core
 //! as its [`EventSource`](crate::EventSource) and
 //! [`SnapshotSource`](crate::SnapshotSource).
@@ -153,7 +153,7 @@ impl LinuxCollectors {
         Self { collectors }
     }
 
-    /// The collectors, to run some of them on their own schedule.
+    /// Returns the collectors, to run some of them on their own schedule.
     pub fn collectors_mut(&mut self) -> &mut [Box<dyn Collector + Send>] {
         &mut self.collectors
     }

@@ -61,7 +61,7 @@ impl Socket {
     }
 }
 
-/// Why a line of a socket table was rejected.
+/// Reasons a line of a socket table is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SocketLineError {
@@ -273,14 +273,14 @@ pub fn socket_owners(proc_root: &Path, max_processes: usize) -> (HashMap<u64, Ow
     (owners, unreadable)
 }
 
-/// Where the network collector reads.
+/// Sources of the network collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkConfig {
     /// The proc file system, normally `/proc`; the tables are under `net/`.
     pub proc_root: PathBuf,
     /// Whether to map sockets to processes through `/proc/<pid>/fd`.
     pub map_owners: bool,
-    /// Most processes whose descriptors are read in one scan.
+    /// Maximum number of processes whose descriptors are read in one scan.
     pub max_processes: usize,
     /// Size caps.
     pub limits: Limits,

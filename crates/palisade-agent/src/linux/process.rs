@@ -22,12 +22,12 @@ pub struct Stat {
     pub state: char,
     /// Parent process id (field 4).
     pub parent_pid: u32,
-    /// Start time after boot in clock ticks (field 22); with the pid it
-    /// tells a reused pid from the same process.
+    /// Start time after boot in clock ticks (field 22). With the pid, it
+    /// distinguishes a reused pid from the same process.
     pub start_ticks: u64,
 }
 
-/// Why a `/proc/<pid>/stat` line was rejected.
+/// Reasons a `/proc/<pid>/stat` line is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StatError {
@@ -95,7 +95,7 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, StatError> {
     })
 }
 
-/// Why a `/proc/<pid>/status` file gave no user id.
+/// Reasons a `/proc/<pid>/status` file gives no user id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StatusError {
@@ -150,14 +150,14 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
     users
 }
 
-/// Where the process collector reads, and what it reports.
+/// Configuration of the process collector: sources and reporting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessConfig {
     /// The proc file system, normally `/proc`.
     pub proc_root: PathBuf,
     /// The passwd file for user names, normally `/etc/passwd`.
     pub passwd: PathBuf,
-    /// Most processes looked at in one scan; the rest are counted in a
+    /// Maximum number of processes read in one scan; the rest are counted in a
     /// collection error.
     pub max_processes: usize,
     /// Whether the first scan reports every running process as started.
@@ -199,7 +199,7 @@ const MAX_PROC_FILE_BYTES: u64 = 16 * 1024;
 /// One process as read from `/proc/<pid>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessSnapshot {
-    /// What `stat` says.
+    /// Fields of `stat`.
     pub stat: Stat,
     /// Real user id from `status`.
     pub uid: u32,
@@ -209,7 +209,7 @@ pub struct ProcessSnapshot {
     pub command_line: String,
 }
 
-/// Why one `/proc/<pid>` directory could not be read.
+/// Failures to read one `/proc/<pid>` directory.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProcessError {
@@ -235,7 +235,7 @@ pub enum ProcessError {
 }
 
 impl ProcessError {
-    /// Whether the process exited while it was being read (a normal race).
+    /// Returns whether the process exited while it was being read (a normal race).
     fn is_gone(&self) -> bool {
         match self {
             Self::File(FileError::Io { source, .. }) => {

@@ -16,7 +16,7 @@ pub struct Limits {
     /// Longest line a line parser accepts, in bytes; longer lines are
     /// rejected with an error and skipped.
     pub max_line_bytes: usize,
-    /// Most collection-error records one scan of one collector emits; the
+    /// Maximum number of collection-error records one scan of one collector emits; the
     /// rest are summed up in one more record that gives their count.
     pub max_errors_per_scan: usize,
 }
@@ -31,7 +31,7 @@ impl Default for Limits {
     }
 }
 
-/// Why a file could not be read.
+/// Failures to read a file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {

@@ -74,7 +74,7 @@ pub struct LoginEntry {
     pub action: LoginAction,
     /// User name as given; it may not exist.
     pub user: String,
-    /// How the user authenticated.
+    /// Authentication method.
     pub method: LoginMethod,
     /// Terminal or service, such as `pts/0` or `ssh`.
     pub terminal: Option<String>,
@@ -129,8 +129,8 @@ pub struct SystemDescription {
 }
 
 impl SystemDescription {
-    /// How many interfaces and addresses [`Record::to_event`] leaves out
-    /// because the event holds at most [`limits::INTERFACES`] interfaces of
+    /// Counts the interfaces and addresses that [`Record::to_event`] leaves
+    /// out, because the event contains at most [`limits::INTERFACES`] interfaces of
     /// [`limits::ADDRESSES_PER_INTERFACE`] addresses each.
     pub fn omitted_in_event(&self) -> (usize, usize) {
         let interfaces = self.interfaces.len().saturating_sub(limits::INTERFACES);
@@ -155,9 +155,9 @@ pub struct BaselineResult {
     pub check_id: String,
     /// Pass, fail or error.
     pub result: CheckResult,
-    /// How serious a failure of this check is.
+    /// Severity of a failure of this check.
     pub severity: Severity,
-    /// What was found, or why the check could not be evaluated.
+    /// The finding, or the reason the check could not be evaluated.
     pub description: String,
     /// How to fix a failure.
     pub remediation: String,
@@ -218,7 +218,7 @@ pub enum Record {
 }
 
 impl Record {
-    /// The event kind this record becomes.
+    /// Returns the event kind this record becomes.
     pub fn kind(&self) -> EventKind {
         match self {
             Self::ProcessStarted(_) => EventKind::ProcessStarted,
@@ -235,7 +235,7 @@ impl Record {
         }
     }
 
-    /// The severity to put in the event header.
+    /// Returns the severity to put in the event header.
     ///
     /// Failed logins are low, logins with an unknown user and file changes
     /// are medium, a failed baseline check takes the check's severity, and
@@ -259,8 +259,8 @@ impl Record {
         }
     }
 
-    /// When the source says the event happened, in milliseconds since the
-    /// Unix epoch; `None` when the source has no time of its own.
+    /// Returns the time the source recorded for the event, in milliseconds
+    /// since the Unix epoch, or `None` when the source has no time of its own.
     pub fn source_time_unix_ms(&self) -> Option<u64> {
         match self {
             Self::Login(entry) => entry.time_unix_ms,

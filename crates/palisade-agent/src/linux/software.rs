@@ -19,7 +19,7 @@ pub struct Paragraph {
 }
 
 impl Paragraph {
-    /// The value of field `name` (field names are case-insensitive).
+    /// Returns the value of field `name` (field names are case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
@@ -28,7 +28,7 @@ impl Paragraph {
     }
 }
 
-/// Why part of a status file was rejected.
+/// Reasons part of a status file is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StatusFileError {
@@ -129,7 +129,7 @@ pub fn parse_paragraphs(text: &str, max_line: usize) -> Parsed<Paragraph, Status
     parsed
 }
 
-/// Whether a `Status` value (`want flag status`) means the package is
+/// Returns whether a `Status` value (`want flag status`) means the package is
 /// installed: the flag is `ok` and the status `installed`. Both `install`
 /// and `hold` wants count, since a held package is still installed;
 /// `deinstall ok config-files` and half-installed packages do not.
@@ -138,7 +138,7 @@ pub fn is_installed(status: &str) -> bool {
     matches!(words.as_slice(), ["install" | "hold", "ok", "installed"])
 }
 
-/// Whether an opkg `Status` value means installed: want `install` or
+/// Returns whether an opkg `Status` value means installed: want `install` or
 /// `hold`, any flags except `reinstreq`, status `installed` (opkg writes
 /// `install user installed` for packages a user asked for).
 pub fn is_opkg_installed(status: &str) -> bool {
@@ -164,7 +164,7 @@ fn purl_encode(value: &str) -> String {
     encoded
 }
 
-/// The name part of a `Maintainer` value (`Name <address>`), or the whole
+/// Returns the name part of a `Maintainer` value (`Name <address>`), or the whole
 /// value when it has no name part.
 pub fn supplier_name(maintainer: &str) -> String {
     let name = maintainer.split('<').next().unwrap_or_default().trim();
@@ -175,7 +175,7 @@ pub fn supplier_name(maintainer: &str) -> String {
     }
 }
 
-/// Which package manager wrote a status file.
+/// Package manager that wrote a status file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackageFormat {
     /// dpkg; purls are `pkg:deb/NAMESPACE/NAME@VERSION?arch=ARCH`.
@@ -272,7 +272,7 @@ pub fn os_release_field(text: &str, name: &str) -> Option<String> {
     })
 }
 
-/// Where the software collector reads.
+/// Sources of the software collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoftwareConfig {
     /// dpkg's status file, normally `/var/lib/dpkg/status`.
@@ -283,7 +283,7 @@ pub struct SoftwareConfig {
     pub opkg_status: Vec<PathBuf>,
     /// os-release, for the purl namespace; normally `/etc/os-release`.
     pub os_release: PathBuf,
-    /// Most files read from `status.d/`.
+    /// Maximum number of files read from `status.d/`.
     pub max_status_files: usize,
     /// Size caps.
     pub limits: Limits,

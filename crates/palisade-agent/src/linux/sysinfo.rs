@@ -123,7 +123,7 @@ pub fn interface_of(address: Ipv4Addr, routes: &[Route]) -> Option<String> {
         .map(|r| r.interface.clone())
 }
 
-/// Where the system information collector reads.
+/// Sources of the system information collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemInfoConfig {
     /// The proc file system, normally `/proc`.

@@ -31,7 +31,7 @@ pub const CHECK_LISTEN_ALL: &str = "palisade.net.listening_all_interfaces";
 /// Check id: no account has an empty password.
 pub const CHECK_EMPTY_PASSWORD: &str = "palisade.accounts.empty_password";
 
-/// Most paths named one by one in a check's description.
+/// Maximum number of paths named one by one in a check description.
 const LISTED: usize = 5;
 
 fn result(
@@ -189,7 +189,7 @@ pub fn check_password_authentication(
     }
 }
 
-/// What a bounded walk for world-writable entries found.
+/// Findings of a bounded walk for world-writable entries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WorldWritable {
     /// World-writable regular files and directories without the sticky bit.
@@ -383,7 +383,7 @@ pub fn check_empty_passwords(shadow: &Result<String, FileError>) -> BaselineResu
     }
 }
 
-/// What the baseline collector checks, and where it reads.
+/// Configuration of the baseline collector: checks and sources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaselineConfig {
     /// The main sshd configuration, normally `/etc/ssh/sshd_config`.
@@ -394,7 +394,7 @@ pub struct BaselineConfig {
     pub shadow: PathBuf,
     /// Roots of the world-writable walk.
     pub system_paths: Vec<PathBuf>,
-    /// Most entries the walk looks at.
+    /// Maximum number of entries the walk visits.
     pub max_walk_entries: usize,
     /// Deepest directory level the walk enters.
     pub max_walk_depth: usize,

@@ -7,12 +7,12 @@ use std::prelude::rust_2024::*;
 
 use crate::linux::read::{FileError, read_text_bounded};
 
-/// Most nested `Include` levels followed (sshd stops at 16 too).
+/// Maximum nesting of `Include` directives followed.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
-/// Most files read for one configuration, counting includes.
+/// Maximum number of files read for one configuration, counting includes.
 pub const MAX_CONFIG_FILES: usize = 256;
 
-/// Why the configuration could not be read.
+/// Failures to read the sshd configuration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SshdConfigError {

@@ -18,7 +18,7 @@ pub struct JournalEntry {
     pub time_unix_ms: Option<u64>,
 }
 
-/// Why a journal line was rejected.
+/// Reasons a journal line is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JournalError {

@@ -26,7 +26,7 @@ use super::Collector;
 use super::read::{ErrorSink, FileError, Limits, read_range};
 use super::record::{LoginEntry, Record};
 
-/// Which file a utmp record came from, which decides what it means.
+/// The file a utmp record came from, which decides its meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UtmpSource {
     /// wtmp: the history of logins and logouts.
@@ -136,7 +136,7 @@ pub enum JournalMode {
     Always,
 }
 
-/// Where the login collector reads.
+/// Sources of the login collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginConfig {
     /// wtmp, normally `/var/log/wtmp`.
@@ -178,7 +178,7 @@ impl Default for LoginConfig {
     }
 }
 
-/// How far a file has been read.
+/// Read position in one file.
 #[derive(Debug, Clone, Copy)]
 struct Tail {
     inode: u64,

@@ -22,7 +22,7 @@ pub struct SyslogLine<'a> {
     pub message: &'a str,
 }
 
-/// Why a log line was rejected.
+/// Reasons a log line is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SyslogError {
@@ -50,7 +50,7 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-/// The year of a Unix time in milliseconds.
+/// Returns the year of a Unix time in milliseconds.
 pub(crate) fn year_of(unix_ms: u64) -> i64 {
     let days = i64::try_from(unix_ms / 86_400_000).unwrap_or(0);
     // 146 097 days per 400 years; the estimate is off by at most one year.
@@ -235,7 +235,7 @@ pub struct AuthMessage {
     pub action: LoginAction,
     /// The user name as given.
     pub user: String,
-    /// How the user authenticated.
+    /// Authentication method.
     pub method: LoginMethod,
     /// The service (`ssh`, or the PAM service name).
     pub service: String,

@@ -57,7 +57,7 @@ pub struct UtmpRecord {
     pub address: Option<IpAddr>,
 }
 
-/// Why a utmp record was rejected.
+/// Reasons a utmp record is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UtmpError {
