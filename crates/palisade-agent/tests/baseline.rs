@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use common::{fixture, read_fixture};
 use palisade_agent::linux::baseline::{
     CHECK_EMPTY_PASSWORD, CHECK_LISTEN_ALL, CHECK_SSH_PASSWORD, CHECK_SSH_ROOT_LOGIN,
-    CHECK_WORLD_WRITABLE, MAX_INCLUDE_DEPTH, SshdConfigError, check_empty_passwords,
-    check_listening_all_interfaces, check_password_authentication, check_permit_root_login,
-    check_world_writable, empty_password_accounts, expand_include, find_world_writable, glob_match,
-    read_sshd_config, split_words,
+    CHECK_WORLD_WRITABLE, MAX_CONFIG_FILES, MAX_INCLUDE_DEPTH, SshdConfigError,
+    check_empty_passwords, check_listening_all_interfaces, check_password_authentication,
+    check_permit_root_login, check_world_writable, empty_password_accounts, expand_include,
+    find_world_writable, glob_match, read_sshd_config, split_words,
 };
 use palisade_agent::linux::{BaselineCollector, BaselineConfig, Collector, Record};
 use palisade_schema::{CheckResult, Protocol, Severity};
@@ -321,4 +321,29 @@ fn include_depth_boundary() {
         chain(MAX_INCLUDE_DEPTH + 1),
         Err(SshdConfigError::TooManyIncludes { .. })
     ));
+}
+
+#[test]
+fn config_file_count_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("sshd_config");
+    fs::write(&main, "Include parts/*.conf\n").unwrap();
+    fs::create_dir(dir.path().join("parts")).unwrap();
+    // The main file and MAX_CONFIG_FILES - 1 parts are accepted.
+    for index in 0..MAX_CONFIG_FILES - 1 {
+        fs::write(
+            dir.path().join(format!("parts/{index:03}.conf")),
+            "UsePAM yes\n",
+        )
+        .unwrap();
+    }
+    let settings = read_sshd_config(&main, dir.path(), 1 << 20).unwrap();
+    assert_eq!(settings.files.len(), MAX_CONFIG_FILES);
+
+    fs::write(dir.path().join("parts/999.conf"), "UsePAM yes\n").unwrap();
+    let error = read_sshd_config(&main, dir.path(), 1 << 20).unwrap_err();
+    assert!(
+        matches!(error, SshdConfigError::TooManyIncludes { .. }),
+        "{error}"
+    );
 }

@@ -10,6 +10,7 @@ use palisade_agent::linux::process::{
     StatError, parse_cmdline, parse_passwd, parse_stat, parse_status_uid, read_process,
 };
 use palisade_agent::linux::{Collector, ProcessCollector, ProcessConfig, Record};
+use palisade_schema::EventKind;
 
 #[test]
 fn stat_name_with_spaces_and_parentheses() {
@@ -217,6 +218,42 @@ fn collector_reports_malformed_stat_and_continues() {
         errors[0]
     );
     assert!(errors[1].contains("no Uid line"), "{}", errors[1]);
+}
+
+#[test]
+fn unreadable_process_is_not_an_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let proc_root = dir.path().join("proc");
+    copy_tree(&fixture("root/proc"), &proc_root);
+    let mut collector = ProcessCollector::new(ProcessConfig {
+        proc_root: proc_root.clone(),
+        max_processes: 3,
+        ..ProcessConfig::default()
+    });
+    let mut records = Vec::new();
+    collector.collect(&mut records);
+    assert_eq!(starts(&records), [2, 10, 10708]);
+
+    let stat = fs::read(proc_root.join("2/stat")).unwrap();
+    fs::write(proc_root.join("2/stat"), "garbage").unwrap();
+    records.clear();
+    collector.collect(&mut records);
+    let kinds: Vec<EventKind> = records.iter().map(Record::kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::CollectionError, EventKind::CollectionError],
+        "{records:?}"
+    );
+
+    fs::write(proc_root.join("2/stat"), stat).unwrap();
+    records.clear();
+    collector.collect(&mut records);
+    let kinds: Vec<EventKind> = records.iter().map(Record::kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::CollectionError],
+        "only the cap remains: {records:?}"
+    );
 }
 
 #[test]

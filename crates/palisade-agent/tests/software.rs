@@ -249,3 +249,31 @@ fn collector_on_this_machine() {
         .count();
     assert_eq!(found, installed);
 }
+
+#[test]
+fn status_file_count_boundary() {
+    let config = |max_status_files| SoftwareConfig {
+        dpkg_status: fixture("missing/status"),
+        dpkg_status_dir: fixture("distroless/status.d"),
+        opkg_status: Vec::new(),
+        os_release: fixture("root/etc/os-release"),
+        max_status_files,
+        ..SoftwareConfig::default()
+    };
+    // Three package files; the md5sums file does not count.
+    let mut records = Vec::new();
+    SoftwareCollector::new(config(3)).collect(&mut records);
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| matches!(r, Record::SoftwareComponent(_)))
+    );
+
+    records.clear();
+    SoftwareCollector::new(config(2)).collect(&mut records);
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(
+        matches!(&records[0], Record::CollectionError(e) if e.reason.contains("only the first 2"))
+    );
+}

@@ -376,7 +376,17 @@ impl Collector for NetworkCollector {
                 failures.push((path.to_path_buf(), reason));
             },
         );
+        // A table that failed in part or whole hides its sockets this scan;
+        // they must not be reported as closed because of that.
+        let mut failed_protocols: Vec<Protocol> = Vec::new();
         for (path, reason) in failures {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if let Some((_, protocol)) = SOCKET_TABLES.iter().find(|(table, _)| *table == name) {
+                failed_protocols.push(*protocol);
+            }
             errors.report(Some(&path), reason);
         }
         let (owners, _unreadable) = if self.config.map_owners {
@@ -438,7 +448,12 @@ impl Collector for NetworkCollector {
             }
         }
         for (key, listener) in &self.listeners {
-            if !listeners.contains_key(key) {
+            if listeners.contains_key(key) {
+                continue;
+            }
+            if failed_protocols.contains(&key.0) {
+                listeners.insert(*key, listener.clone());
+            } else {
                 errors
                     .records()
                     .push(Record::ListeningPortClosed(listener.clone()));

@@ -350,12 +350,20 @@ impl Collector for ProcessCollector {
         }
         let report = self.scanned || self.config.report_existing;
         let mut current = HashMap::with_capacity(pids.len());
+        // Processes that still exist but were not read (over the cap, or a
+        // read error) keep their previous state instead of looking exited.
+        let mut unread: Vec<u32> = pids
+            .iter()
+            .skip(self.config.max_processes)
+            .copied()
+            .collect();
         for pid in pids.into_iter().take(self.config.max_processes) {
             let snapshot = match read_process(&self.config.proc_root, pid) {
                 Ok(snapshot) => snapshot,
                 Err(e) if e.is_gone() => continue,
                 Err(e) => {
                     errors.report(Some(&self.config.proc_root.join(pid.to_string())), &e);
+                    unread.push(pid);
                     continue;
                 }
             };
@@ -380,6 +388,11 @@ impl Collector for ProcessCollector {
                     executable: snapshot.executable,
                 },
             );
+        }
+        for pid in unread {
+            if let Some(known) = self.known.remove(&pid) {
+                current.insert(pid, known);
+            }
         }
         let mut exited: Vec<(u32, String)> = Vec::new();
         for (pid, known) in self.known.drain() {
