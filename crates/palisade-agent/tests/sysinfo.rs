@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use common::{fixture, read_fixture};
 use palisade_agent::linux::sysinfo::{
-    interface_of, parse_fib_trie_local, parse_if_inet6, parse_mac, parse_route,
+    InterfaceLineError, interface_of, parse_fib_trie_local, parse_if_inet6, parse_mac, parse_route,
 };
 use palisade_agent::linux::{Collector, Record, SystemInfoCollector, SystemInfoConfig};
 
@@ -27,7 +27,9 @@ fn mac_addresses() {
 fn ipv4_from_fib_trie_and_route() {
     let local = parse_fib_trie_local(&read_fixture("root/proc/net/fib_trie"));
     assert_eq!(local, [Ipv4Addr::LOCALHOST, Ipv4Addr::new(192, 0, 2, 2)]);
-    let routes = parse_route(&read_fixture("root/proc/net/route"));
+    let parsed = parse_route(&read_fixture("root/proc/net/route"));
+    assert!(parsed.errors.is_empty());
+    let routes = parsed.items;
     assert_eq!(routes.len(), 1, "the default route has a gateway");
     assert_eq!(routes[0].destination, Ipv4Addr::new(192, 0, 2, 0));
     assert_eq!(
@@ -43,14 +45,53 @@ fn ipv4_from_fib_trie_and_route() {
 
 #[test]
 fn ipv6_from_if_inet6() {
-    let addresses = parse_if_inet6(&read_fixture("root/proc/net/if_inet6"));
+    let parsed = parse_if_inet6(&read_fixture("root/proc/net/if_inet6"));
+    assert!(parsed.errors.is_empty());
+    let addresses = parsed.items;
     let expected: Vec<(String, std::net::Ipv6Addr)> = vec![
         ("eth0".into(), "fe80::fc:ff:fe00:1".parse().unwrap()),
         ("eth0".into(), "fd00::2".parse().unwrap()),
         ("lo".into(), "::1".parse().unwrap()),
     ];
     assert_eq!(addresses, expected);
-    assert!(parse_if_inet6("zz 01 80 10 80 lo\n").is_empty());
+}
+
+#[test]
+fn interface_line_errors() {
+    let inet6 = parse_if_inet6("zz 01 80 10 80 lo\n00000000000000000000000000000001 01 80\n");
+    assert!(inet6.items.is_empty());
+    assert_eq!(
+        inet6.errors,
+        [
+            InterfaceLineError::BadAddress {
+                line: 1,
+                value: "zz".to_string()
+            },
+            InterfaceLineError::Columns {
+                line: 2,
+                expected: 6,
+                found: 3
+            },
+        ]
+    );
+    let route = parse_route(
+        "Iface Destination\neth0 000200C0 00000000 0001\neth0 0002 00000000 0001 0 0 0 00FFFFFF\n",
+    );
+    assert!(route.items.is_empty());
+    assert_eq!(
+        route.errors,
+        [
+            InterfaceLineError::Columns {
+                line: 2,
+                expected: 11,
+                found: 4
+            },
+            InterfaceLineError::BadAddress {
+                line: 3,
+                value: "0002".to_string()
+            },
+        ]
+    );
 }
 
 #[test]

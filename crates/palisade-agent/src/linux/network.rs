@@ -389,11 +389,17 @@ impl Collector for NetworkCollector {
             }
             errors.report(Some(&path), reason);
         }
-        let (owners, _unreadable) = if self.config.map_owners {
+        let (owners, unreadable) = if self.config.map_owners {
             socket_owners(&self.config.proc_root, self.config.max_processes)
         } else {
             (HashMap::new(), 0)
         };
+        if unreadable > 0 {
+            // Expected without privileges; those sockets are reported without an owner.
+            log::debug!(
+                "network collector: descriptors of {unreadable} processes could not be read"
+            );
+        }
         let owner_of = |inode: u64| owners.get(&inode).filter(|_| inode != 0);
 
         let mut listeners = BTreeMap::new();

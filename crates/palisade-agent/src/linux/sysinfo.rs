@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::prelude::rust_2024::*;
 
 use super::Collector;
-use super::read::{ErrorSink, Limits, read_bounded, read_text_bounded};
+use super::read::{ErrorSink, Limits, Parsed, read_bounded, read_text_bounded};
 use super::record::{Interface, Record, SystemDescription};
 use super::software::os_release_field;
 
@@ -29,25 +29,62 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
+/// Reasons a line of `/proc/net/if_inet6` or `/proc/net/route` is rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InterfaceLineError {
+    /// The line does not have the expected columns.
+    #[error("line {line}: expected {expected} columns, found {found}")]
+    Columns {
+        /// 1-based line number.
+        line: usize,
+        /// Columns the format has.
+        expected: usize,
+        /// Columns found.
+        found: usize,
+    },
+    /// An address column is not hexadecimal of the right length.
+    #[error("line {line}: invalid address {value:?}")]
+    BadAddress {
+        /// 1-based line number.
+        line: usize,
+        /// The column, shortened to 64 bytes.
+        value: String,
+    },
+}
+
+fn bad_address(line: usize, value: &str) -> InterfaceLineError {
+    InterfaceLineError::BadAddress {
+        line,
+        value: value.chars().take(64).collect(),
+    }
+}
+
 /// Parses `/proc/net/if_inet6`: `ADDRESS(32 hex) IFINDEX PREFIX SCOPE
 /// FLAGS NAME` per line, the address in network byte order. Returns
-/// `(interface, address)` pairs; malformed lines are skipped.
-pub fn parse_if_inet6(text: &str) -> Vec<(String, Ipv6Addr)> {
-    let mut addresses = Vec::new();
-    for line in text.lines() {
+/// `(interface, address)` pairs.
+pub fn parse_if_inet6(text: &str) -> Parsed<(String, Ipv6Addr), InterfaceLineError> {
+    let mut parsed = Parsed::default();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
         let columns: Vec<&str> = line.split_ascii_whitespace().collect();
         let [hex, _, _, _, _, name] = columns.as_slice() else {
+            parsed.errors.push(InterfaceLineError::Columns {
+                line: number,
+                expected: 6,
+                found: columns.len(),
+            });
             continue;
         };
-        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
+        let value = (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u128::from_str_radix(hex, 16).ok())
+            .flatten();
+        match value {
+            Some(value) => parsed.items.push((name.to_string(), Ipv6Addr::from(value))),
+            None => parsed.errors.push(bad_address(number, hex)),
         }
-        let Ok(value) = u128::from_str_radix(hex, 16) else {
-            continue;
-        };
-        addresses.push((name.to_string(), Ipv6Addr::from(value)));
     }
-    addresses
+    parsed
 }
 
 /// Lists the local IPv4 addresses of `/proc/net/fib_trie`: the leaves
@@ -81,31 +118,44 @@ pub struct Route {
     pub mask: Ipv4Addr,
 }
 
-/// Parses `/proc/net/route`, keeping routes without a gateway; addresses
-/// are hex words in host byte order.
-pub fn parse_route(text: &str) -> Vec<Route> {
+/// Parses `/proc/net/route` (header line first), keeping routes without
+/// a gateway; addresses are hex words in host byte order.
+pub fn parse_route(text: &str) -> Parsed<Route, InterfaceLineError> {
     let hex_ip = |hex: &str| {
-        u32::from_str_radix(hex, 16)
-            .ok()
-            .map(|w| Ipv4Addr::from(w.to_ne_bytes()))
+        (hex.len() == 8)
+            .then(|| u32::from_str_radix(hex, 16).ok())
+            .flatten()
+            .map(|word| Ipv4Addr::from(word.to_ne_bytes()))
     };
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let columns: Vec<&str> = line.split_ascii_whitespace().collect();
-            let (interface, destination, gateway, mask) = (
-                columns.first()?,
-                hex_ip(columns.get(1)?)?,
-                hex_ip(columns.get(2)?)?,
-                hex_ip(columns.get(7)?)?,
-            );
-            gateway.is_unspecified().then(|| Route {
-                interface: interface.to_string(),
-                destination,
-                mask,
-            })
-        })
-        .collect()
+    let mut parsed = Parsed::default();
+    for (index, line) in text.lines().enumerate().skip(1) {
+        let number = index + 1;
+        let columns: Vec<&str> = line.split_ascii_whitespace().collect();
+        if columns.len() < 8 {
+            parsed.errors.push(InterfaceLineError::Columns {
+                line: number,
+                expected: 11,
+                found: columns.len(),
+            });
+            continue;
+        }
+        let address = |column: usize| {
+            hex_ip(columns[column]).ok_or_else(|| bad_address(number, columns[column]))
+        };
+        match (address(1), address(2), address(7)) {
+            (Ok(destination), Ok(gateway), Ok(mask)) => {
+                if gateway.is_unspecified() {
+                    parsed.items.push(Route {
+                        interface: columns[0].to_string(),
+                        destination,
+                        mask,
+                    });
+                }
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => parsed.errors.push(e),
+        }
+    }
+    parsed
 }
 
 /// Finds the interface of a local IPv4 address: the most specific directly
@@ -237,9 +287,21 @@ impl Collector for SystemInfoCollector {
             }
         };
         let proc_net = config.proc_root.join("net");
-        let routes = read_text_bounded(&proc_net.join("route"), config.limits.max_file_bytes)
-            .map(|t| parse_route(&t))
-            .unwrap_or_default();
+        let route_path = proc_net.join("route");
+        let routes = match read_text_bounded(&route_path, config.limits.max_file_bytes) {
+            Ok(text) => {
+                let parsed = parse_route(&text);
+                for error in parsed.errors {
+                    errors.report(Some(&route_path), error);
+                }
+                parsed.items
+            }
+            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) => {
+                errors.report(Some(&route_path), &e);
+                Vec::new()
+            }
+        };
         match read_text_bounded(&proc_net.join("fib_trie"), config.limits.max_file_bytes) {
             Ok(text) => {
                 for address in parse_fib_trie_local(&text) {
@@ -253,8 +315,12 @@ impl Collector for SystemInfoCollector {
         }
         match read_text_bounded(&proc_net.join("if_inet6"), config.limits.max_file_bytes) {
             Ok(text) => {
-                for (name, address) in parse_if_inet6(&text) {
+                let parsed = parse_if_inet6(&text);
+                for (name, address) in parsed.items {
                     add(&name, IpAddr::V6(address));
+                }
+                for error in parsed.errors {
+                    errors.report(Some(&proc_net.join("if_inet6")), error);
                 }
             }
             Err(e) if e.is_not_found() => {}
