@@ -514,3 +514,30 @@ fn collector_reports_missing_journalctl_once() {
     collector.collect(&mut records);
     assert!(records.is_empty());
 }
+
+#[test]
+fn collector_runs_real_journalctl() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    fs::create_dir(&journal).unwrap();
+    let config = LoginConfig {
+        journal: JournalMode::Always,
+        journal_directory: Some(journal),
+        ..login_config(dir.path())
+    };
+    let mut collector = LoginCollector::new(config);
+    let mut records = Vec::new();
+    collector.collect(&mut records);
+    let installed = std::process::Command::new("journalctl")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if installed {
+        // An empty journal directory: journalctl succeeds with no entries.
+        assert!(records.is_empty(), "{records:?}");
+    } else {
+        assert!(
+            matches!(records.as_slice(), [Record::CollectionError(e)] if e.reason.starts_with("cannot run journalctl"))
+        );
+    }
+}

@@ -107,6 +107,9 @@ impl LinuxConfig {
         ] {
             rebase(root, path);
         }
+        if let Some(directory) = &mut c.login.journal_directory {
+            rebase(root, directory);
+        }
         for path in c
             .login
             .auth_logs

@@ -151,6 +151,10 @@ pub struct LoginConfig {
     pub journal: JournalMode,
     /// The `journalctl` program.
     pub journalctl: PathBuf,
+    /// Journal directory passed as `--directory`, for example a host's
+    /// `/var/log/journal` mounted into a container; `None` reads the
+    /// system journal.
+    pub journal_directory: Option<PathBuf>,
     /// How many bytes of existing history the first scan reads from the
     /// end of each file (whole records for wtmp and btmp).
     pub history_bytes: u64,
@@ -171,6 +175,7 @@ impl Default for LoginConfig {
             ],
             journal: JournalMode::WhenNoAuthLog,
             journalctl: PathBuf::from("journalctl"),
+            journal_directory: None,
             history_bytes: 256 * 1024,
             history_entries: 1000,
             limits: Limits::default(),
@@ -328,6 +333,9 @@ impl LoginCollector {
     fn collect_journal(&mut self, errors: &mut ErrorSink<'_>) {
         let mut command = Command::new(&self.config.journalctl);
         command.args(["--output=json", "--no-pager", "--quiet"]);
+        if let Some(directory) = &self.config.journal_directory {
+            command.arg("--directory").arg(directory);
+        }
         match &self.journal_cursor {
             Some(cursor) => command.arg(std::format!("--after-cursor={cursor}")),
             None => command.arg(std::format!("--lines={}", self.config.history_entries)),
