@@ -97,8 +97,12 @@ pub(crate) fn verify_with_domain<const N: usize>(
     if crypto::check_signature_scalar(signature).is_err() {
         return Err(RejectReason::NonCanonicalSignature { object });
     }
-    let message = Message::<N>::new(domain_of(object), body)?;
-    if Active::verify(&public_key.0, message.as_slice(), signature).is_ok() {
+    // One message buffer at a time, so the stack holds at most N bytes of it.
+    let verified = {
+        let message = Message::<N>::new(domain_of(object), body)?;
+        Active::verify(&public_key.0, message.as_slice(), signature).is_ok()
+    };
+    if verified {
         return Ok(());
     }
     for (other, domain) in ALL_DOMAINS {
