@@ -63,13 +63,13 @@ enum Commands {
     /// Verify a device chain (intermediate then device) or a gateway credential against pinned roots.
     Verify {
         /// Root credential file to pin (repeat for several roots).
-        #[arg(long = "anchor", required = true)]
+        #[arg(long = "anchor", value_name = "ROOT_CREDENTIAL", required = true)]
         anchors: Vec<PathBuf>,
         /// Credential files below the root: intermediate and device, or one gateway credential.
         #[arg(required = true)]
         chain: Vec<PathBuf>,
         /// Revocation list files to apply (signed by a pinned root).
-        #[arg(long = "revocation-list")]
+        #[arg(long = "revocation-list", value_name = "FILE")]
         revocation_lists: Vec<PathBuf>,
         /// Verification time in seconds since the Unix epoch (default: now).
         #[arg(long)]
@@ -84,10 +84,10 @@ enum Commands {
         #[arg(long)]
         number: u64,
         /// Revoked credential as ISSUER_KEY_ID:SERIAL (16 hex digits, colon, decimal serial); repeatable.
-        #[arg(long = "credential")]
+        #[arg(long = "credential", value_name = "ISSUER_KEY_ID:SERIAL")]
         credentials: Vec<String>,
         /// Revoked issuer key id (16 hex digits); repeatable.
-        #[arg(long = "issuer")]
+        #[arg(long = "issuer", value_name = "KEY_ID")]
         issuers: Vec<String>,
         /// Seconds until the list is due for renewal.
         #[arg(long, default_value_t = 7 * 86_400)]
@@ -113,7 +113,7 @@ enum Commands {
         /// Revocation list number, for install-revocation-list.
         #[arg(long, default_value_t = 0)]
         list_number: u64,
-        /// Vendor action code and argument, for custom.
+        /// Vendor action code, for custom.
         #[arg(long, default_value_t = 0)]
         custom_code: u16,
         /// Vendor argument, for custom.
