@@ -60,6 +60,8 @@ mod context;
 pub mod cyclonedx;
 mod fields;
 mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ocsf;
 pub mod sender;
 mod summary;
