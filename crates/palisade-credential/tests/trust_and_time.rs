@@ -433,3 +433,60 @@ fn device_key_index_capacity() {
     );
     assert_eq!(index.len(), 2);
 }
+
+#[test]
+fn revocation_key_certified_by_root() {
+    use palisade_credential::{MAX_REVOCATION_LIST_LEN, RevocationList};
+    let fixture = Fixture::new();
+    let now = VerificationTime::Trusted(FIXTURE_NOW);
+    let revocation_key = SoftwareSigner::from_seed(&[0x33; 32]);
+    let certify = |not_after: u64| {
+        let cert = body(
+            CredentialKind::Intermediate,
+            55,
+            &fixture.root_signer,
+            &revocation_key,
+            Validity {
+                not_before: 0,
+                not_after,
+            },
+            KeyUsage::SIGN_REVOCATION_LISTS,
+        );
+        issue(&cert, &fixture.root_signer).unwrap()
+    };
+    let list = RevocationList {
+        version: 1,
+        root: fixture.root_signer.key_id(),
+        signer: revocation_key.key_id(),
+        number: 9,
+        this_update: FIXTURE_NOW,
+        next_update: FIXTURE_NOW + 3600,
+        credentials: heapless::Vec::new(),
+        issuers: heapless::Vec::new(),
+    };
+    let mut out = vec![0u8; MAX_REVOCATION_LIST_LEN];
+    let len = list.sign(&revocation_key, &mut out).unwrap();
+    let signed = &out[..len];
+
+    let valid_cert = certify(NO_EXPIRY);
+    let accepted =
+        RevocationList::decode_and_verify(signed, &fixture.roots(), Some(&valid_cert), now);
+    assert_eq!(accepted, Ok(list));
+
+    let missing = RevocationList::decode_and_verify(signed, &fixture.roots(), None, now);
+    assert!(
+        matches!(
+            missing,
+            Err(RejectReason::RevocationSignerNotAuthorized { .. })
+        ),
+        "{missing:?}"
+    );
+
+    let expired_cert = certify(FIXTURE_NOW - 1);
+    let expired =
+        RevocationList::decode_and_verify(signed, &fixture.roots(), Some(&expired_cert), now);
+    assert!(
+        matches!(expired, Err(RejectReason::Expired { serial: 55, .. })),
+        "{expired:?}"
+    );
+}
