@@ -740,8 +740,12 @@ fn fill_body(
                     json!({ "uid": key.to_string(), "type_id": 99, "type": "Signing key" });
             }
             object.insert("actor".into(), actor);
-            // The command's sender is not recorded on the device.
-            object.insert("src_endpoint".into(), json!({}));
+            // Commands reach a device only through its gateway session, so
+            // the source is the exporting gateway; the signer is the actor.
+            object.insert(
+                "src_endpoint".into(),
+                json!({ "hostname": context.origin.gateway }),
+            );
             status(object, false, Some(fields::command_reason(c.reason)));
             (99, "Command Rejected")
         }
@@ -784,14 +788,16 @@ fn fill_body(
             (6, "Traffic")
         }
         EventBody::ProtocolViolation(p) => {
-            let mut source = match p.peer {
-                Some(peer) => endpoint(peer),
-                None => json!({}),
-            };
+            let mut source = p.peer.map(endpoint);
             if let Some(id) = p.device_id {
-                source["uid"] = json!(id.to_string());
+                source.get_or_insert_with(|| json!({}))["uid"] = json!(id.to_string());
             }
-            object.insert("src_endpoint".into(), source);
+            match source {
+                Some(source) => object.insert("src_endpoint".into(), source),
+                // With no peer address or id, only the observing device is
+                // known.
+                None => object.insert("dst_endpoint".into(), device_endpoint(context.device)),
+            };
             status(object, false, Some(fields::violation_reason(p.reason)));
             (3, "Reset")
         }

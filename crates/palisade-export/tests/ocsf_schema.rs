@@ -331,3 +331,28 @@ fn telemetry_json_only_for_telemetry() {
         }
     }
 }
+
+#[test]
+fn protocol_violation_without_peer_conforms() {
+    use palisade_schema::{EventBody, ProtocolViolation, ProtocolViolationReason};
+    let device = common::device();
+    let origin = common::origin();
+    let context = EventContext {
+        device: &device,
+        origin: &origin,
+        received_unix_ms: common::RECEIVED_MS,
+    };
+    let mut event = samples::one_of_each()
+        .find(|event| event.kind() == EventKind::ProtocolViolation)
+        .expect("sample");
+    event.body = EventBody::ProtocolViolation(ProtocolViolation {
+        peer: None,
+        device_id: None,
+        reason: ProtocolViolationReason::Unresponsive,
+    });
+    let object = ocsf::event(&event, &context);
+    let problems = violations(&slice(), &object);
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(object.get("src_endpoint").is_none());
+    assert_eq!(object["dst_endpoint"]["uid"], device.id.to_string());
+}
