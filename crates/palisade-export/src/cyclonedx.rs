@@ -5,6 +5,34 @@
 //! Each component carries its purl, CPE and SHA-256 when the device
 //! reported them. The output validates against the CycloneDX 1.5 JSON
 //! schema (`bom-1.5.schema.json`), which the crate's tests check.
+//!
+//! # Example
+//!
+//! ```
+//! use palisade_export::cyclonedx::{BomSubject, Component, device_bom};
+//! use palisade_schema::DeviceId;
+//!
+//! let subject = BomSubject {
+//!     device_id: DeviceId([1; 16]),
+//!     vendor: Some("Acme Medical".into()),
+//!     model: Some("IP-200".into()),
+//!     firmware_version: Some("2.4.1".into()),
+//!     hostname: None,
+//! };
+//! let busybox = Component {
+//!     name: "busybox".into(),
+//!     version: "1.36.1-r2".into(),
+//!     supplier: None,
+//!     purl: Some("pkg:apk/alpine/busybox@1.36.1-r2".into()),
+//!     cpe: None,
+//!     sha256: Some([0x5e; 32]),
+//! };
+//! let bom = device_bom(&subject, &[busybox], 1_796_000_000_000, "0.1.0", 1);
+//! assert_eq!(bom["specVersion"], "1.5");
+//! assert_eq!(bom["components"][0]["hashes"][0]["alg"], "SHA-256");
+//! let text = serde_json::to_string_pretty(&bom).unwrap(); // the .cdx.json file
+//! # assert!(text.contains("\"bomFormat\": \"CycloneDX\""));
+//! ```
 
 use std::collections::BTreeSet;
 

@@ -9,6 +9,21 @@
 //! TCP and TLS frames are `LENGTH SP MESSAGE`, where LENGTH is the
 //! message's size in bytes in decimal (octet counting), so any message,
 //! of any length, is one frame.
+//!
+//! # Example
+//!
+//! ```
+//! use palisade_export::sender::UdpSender;
+//!
+//! let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+//! let sender = UdpSender::connect(receiver.local_addr()?)?;
+//! sender.send("<165>1 - - - - - -")?;
+//!
+//! let mut buffer = [0u8; 64];
+//! let len = receiver.recv(&mut buffer)?;
+//! assert_eq!(&buffer[..len], b"<165>1 - - - - - -");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

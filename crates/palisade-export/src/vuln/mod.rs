@@ -21,6 +21,35 @@
 //! and version on another release. Debian and Ubuntu advisories name source
 //! packages, so a binary package whose name differs from its source
 //! package (`libssl3` from `openssl`) is not matched.
+//!
+//! # Example
+//!
+//! ```
+//! use palisade_export::cyclonedx::Component;
+//! use palisade_export::vuln::AdvisoryDatabase;
+//! use palisade_export::DeviceInfo;
+//! use palisade_schema::DeviceId;
+//!
+//! // A gateway calls AdvisoryDatabase::load_dir(folder) instead.
+//! let (database, report) = AdvisoryDatabase::sample();
+//! assert_eq!(report.withdrawn, 1);
+//!
+//! let openssl = Component {
+//!     name: "openssl".into(),
+//!     version: "3.0.11-1~deb12u2".into(),
+//!     supplier: None,
+//!     purl: Some("pkg:deb/debian/openssl@3.0.11-1~deb12u2?arch=armhf".into()),
+//!     cpe: None,
+//!     sha256: None,
+//! };
+//! let matches = database.matches(&openssl)?;
+//! assert_eq!(matches[0].fixed_version.as_deref(), Some("3.0.13-1~deb12u1"));
+//!
+//! let finding = matches[0].to_finding("gw:1".into(), DeviceInfo::new(DeviceId([1; 16])), 0, None);
+//! assert_eq!(finding.rule_id, "vulnerable_component");
+//! assert_eq!(finding.attributes["advisory_id"], "PSA-2026-0001");
+//! # Ok::<(), palisade_export::vuln::MatchError>(())
+//! ```
 
 pub mod apk;
 pub mod debian;
