@@ -20,8 +20,8 @@ use palisade_credential::{
     CREDENTIAL_VERSION, ChainVerifier, Command, CommandAction, Credential, CredentialBody,
     CredentialKind, DeviceId, IssuerLimits, KeyId, KeyUsage, MAX_ALLOWED_MODELS, MAX_COMMAND_LEN,
     MAX_CREDENTIAL_LEN, MAX_REVOCATION_LIST_LEN, NO_EXPIRY, OsRng, PublicKey, RejectReason,
-    RevocationList, RevokedCredential, Rng, SignatureAlgorithm, Signer, SoftwareSigner, Subject,
-    TrustAnchor, TrustStore, Validity, VerificationTime,
+    RevocationList, RevocationStatus, RevokedCredential, Rng, SignatureAlgorithm, Signer,
+    SoftwareSigner, StalePolicy, Subject, TrustAnchor, TrustStore, Validity, VerificationTime,
 };
 use serde_json::{Value, json};
 
@@ -702,19 +702,25 @@ fn verify(
             ))
         })?;
     }
+
+    // Stale lists follow the default policy: a new admission is rejected.
     let mut lists = Vec::new();
     for path in revocation_lists {
         let bytes = read_file(path)?;
-        lists.push(RevocationList::decode_and_verify(
-            &bytes, &roots, None, time,
-        )?);
+        let list = RevocationList::decode_and_verify(&bytes, &roots, None, time)?;
+        let mut status = RevocationStatus::new(StalePolicy::default());
+        status.install(&list)?;
+        status.check_new_admission(time.seconds())?;
+        lists.push(list);
     }
+
     let credentials = chain
         .iter()
         .map(|path| read_file(path))
         .collect::<Result<Vec<_>, _>>()?;
     let slices: Vec<&[u8]> = credentials.iter().map(Vec::as_slice).collect();
     let mut verifier = ChainVerifier::new(roots);
+
     if let [single] = slices.as_slice()
         && Credential::decode(single)
             .is_ok_and(|credential| credential.body.kind == CredentialKind::Gateway)
@@ -726,6 +732,7 @@ fn verify(
         );
         return Ok(());
     }
+
     let device = verifier.verify_device_chain(&slices, time, &lists)?;
     println!(
         "OK: device {} (serial {}, key id {}) chains through intermediate {} to root {}",

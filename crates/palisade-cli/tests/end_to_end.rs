@@ -420,3 +420,51 @@ fn issue_rejects_malformed_key_file() {
         text(&output)
     );
 }
+
+#[test]
+fn verify_rejects_stale_revocation_list() {
+    let f = factory();
+    let list = path(&f.dir, "empty.rl");
+    run_ok(&[
+        "revoke",
+        "--key",
+        s(&f.root_key),
+        "--number",
+        "2",
+        "--valid-for",
+        "60",
+        "--out",
+        s(&list),
+    ]);
+    // Fresh now: accepted.
+    run_ok(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--revocation-list",
+        s(&list),
+        s(&f.intermediate),
+        s(&f.device),
+    ]);
+    // A day later the list is past its next-update time.
+    let inspect = run_ok(&["inspect", "--json", s(&list)]);
+    let value: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let later = (value["next_update"].as_u64().unwrap() + 86_400).to_string();
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--revocation-list",
+        s(&list),
+        "--at",
+        &later,
+        s(&f.intermediate),
+        s(&f.device),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("install a new list"),
+        "{}",
+        text(&output)
+    );
+}
