@@ -743,7 +743,17 @@ fn truncation_at_every_length() {
         FIXTURE_NOW + 60,
     );
     let (msg1, msg3) = handshake_messages(&fixture, &[1; 64], &[2; 64]);
-    let objects: [(&str, &[u8], Decoder); 5] = [
+    let vector = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/handshake.txt"
+    ))
+    .unwrap();
+    let msg2_hex = vector
+        .lines()
+        .find_map(|line| line.strip_prefix("msg2: "))
+        .expect("msg2 line");
+    let msg2 = hex::decode(msg2_hex).unwrap();
+    let objects: [(&str, &[u8], Decoder); 6] = [
         ("credential", &fixture.device, |b| {
             palisade_credential::Credential::decode(b).map(|_| ())
         }),
@@ -755,6 +765,9 @@ fn truncation_at_every_length() {
         }),
         ("handshake message 1", &msg1, |b| {
             palisade_credential::Msg1::decode(b).map(|_| ())
+        }),
+        ("handshake message 2", &msg2, |b| {
+            palisade_credential::handshake::Msg2::decode(b).map(|_| ())
         }),
         ("handshake message 3", &msg3, |b| {
             palisade_credential::handshake::Msg3::decode(b).map(|_| ())
