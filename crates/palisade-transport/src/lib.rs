@@ -113,6 +113,8 @@ extern crate std;
 
 pub mod backoff;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod link;
 pub mod message;
 pub mod reliable;

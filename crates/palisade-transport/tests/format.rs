@@ -465,3 +465,33 @@ fn batch_decoder_rejects_malformed_input() {
         let _ = Message::decode(&good[..end]);
     }
 }
+
+#[test]
+fn fuzz_entry_points_hold_on_random_input() {
+    // A short deterministic stand-in for the fuzz targets, so that a broken
+    // re-encoding assertion shows up in the ordinary test run.
+    for name in [
+        "data_message.hex",
+        "ack_message.hex",
+        "data_batch_message.hex",
+    ] {
+        palisade_transport::fuzzing::message(&vector(name));
+    }
+    palisade_transport::fuzzing::stream(&vector("cobs_ack_frame.hex"));
+    palisade_transport::fuzzing::stream(&vector("length_prefixed_ack_frame.hex"));
+    let mut state = 0x1234_5678_9ABC_DEF0u64;
+    for round in 0..20_000 {
+        let len = round % 97;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Small values make zeros, kinds and short lengths common.
+                (state % 8) as u8 * ((state >> 8) % 2) as u8 + ((state >> 16) % 4) as u8
+            })
+            .collect();
+        palisade_transport::fuzzing::message(&bytes);
+        palisade_transport::fuzzing::stream(&bytes);
+    }
+}
