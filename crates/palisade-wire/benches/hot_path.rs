@@ -87,6 +87,19 @@ fn decode_postcard(bytes: &[u8]) -> usize {
     count
 }
 
+fn decode_strict(bytes: &[u8]) -> usize {
+    let mut rest = bytes;
+    let mut count = 0;
+    while !rest.is_empty() {
+        let (event, tail) =
+            palisade_schema::take_from_bytes::<Event<'_>>(rest).expect("valid postcard");
+        black_box(&event);
+        rest = tail;
+        count += 1;
+    }
+    count
+}
+
 fn decode_frame(bytes: &[u8]) -> usize {
     let frame = FrameDecoder::new().decode(bytes).expect("valid frame");
     let mut count = 0;
@@ -191,6 +204,9 @@ fn bench_decode(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("postcard", "take_from_bytes"), |b| {
         b.iter(|| decode_postcard(black_box(&postcard_bytes)))
     });
+    group.bench_function(BenchmarkId::new("schema", "take_from_bytes"), |b| {
+        b.iter(|| decode_strict(black_box(&postcard_bytes)))
+    });
     group.bench_function(BenchmarkId::new("frame", "validate_and_decode"), |b| {
         b.iter(|| decode_frame(black_box(&frame)))
     });
@@ -233,7 +249,8 @@ fn summary() {
     frame.truncate(frame_len);
     let cobs_len = framed_batch(&events, &mut buffer, Framing::Cobs);
 
-    let mut times: [Vec<f64>; 5] = Default::default();
+    let one = [single()];
+    let mut times: [Vec<f64>; 10] = Default::default();
     let mut framed_ratios = Vec::with_capacity(ROUNDS);
     let mut cobs_ratios = Vec::with_capacity(ROUNDS);
     let mut decode_ratios = Vec::with_capacity(ROUNDS);
@@ -250,19 +267,48 @@ fn summary() {
         let postcard_decode =
             time_calls(ITERATIONS, || decode_postcard(black_box(&postcard_bytes)));
         let frame_decode = time_calls(ITERATIONS, || decode_frame(black_box(&frame)));
+        let strict_decode = time_calls(ITERATIONS, || decode_strict(black_box(&postcard_bytes)));
+        let crc = time_calls(ITERATIONS, || crc32fast::hash(black_box(&frame)) as usize);
+        let one_postcard = time_calls(ITERATIONS * 16, || {
+            postcard_batch(black_box(&one), &mut buffer)
+        });
+        let one_framed = time_calls(ITERATIONS * 16, || {
+            framed_batch(black_box(&one), &mut buffer, Framing::Plain)
+        });
+        let one_cobs = time_calls(ITERATIONS * 16, || {
+            framed_batch(black_box(&one), &mut buffer, Framing::Cobs)
+        });
         framed_ratios.push(framed / postcard);
         cobs_ratios.push(cobs_framed / postcard);
         decode_ratios.push(frame_decode / postcard_decode);
-        for (series, value) in
-            times
-                .iter_mut()
-                .zip([postcard, framed, cobs_framed, postcard_decode, frame_decode])
-        {
+        let round = [
+            postcard,
+            framed,
+            cobs_framed,
+            postcard_decode,
+            frame_decode,
+            strict_decode,
+            crc,
+            one_postcard,
+            one_framed,
+            one_cobs,
+        ];
+        for (series, value) in times.iter_mut().zip(round) {
             series.push(value);
         }
     }
-    let [postcard, framed, cobs_framed, postcard_decode, frame_decode] =
-        times.map(|mut series| median(&mut series) * 1e9);
+    let [
+        postcard,
+        framed,
+        cobs_framed,
+        postcard_decode,
+        frame_decode,
+        strict_decode,
+        crc,
+        one_postcard,
+        one_framed,
+        one_cobs,
+    ] = times.map(|mut series| median(&mut series) * 1e9);
 
     let mut text = vec![0u8; TEXT_BUFFER];
     let json_total: usize = events.iter().map(|event| json_len(event, &mut text)).sum();
@@ -298,7 +344,14 @@ fn summary() {
         per_event(cbor_total)
     );
     println!("| decode: postcard::take_from_bytes | {postcard_len} | | {postcard_decode:.0} ns |");
+    println!(
+        "| decode: palisade_schema::take_from_bytes | {postcard_len} | | {strict_decode:.0} ns |"
+    );
     println!("| decode: frame check + strict decode | {frame_len} | | {frame_decode:.0} ns |");
+    println!("| CRC-32 of the frame alone | {frame_len} | | {crc:.0} ns |");
+    println!("| one process event: postcard::to_slice | | | {one_postcard:.0} ns |");
+    println!("| one process event: frame + CRC-32 | | | {one_framed:.0} ns |");
+    println!("| one process event: frame + CRC-32 + COBS | | | {one_cobs:.0} ns |");
     println!(
         "{{\"framed_vs_postcard\": {:.3}, \"cobs_vs_postcard\": {:.3}, \"decode_vs_postcard\": {:.3}, \"bytes_vs_json\": {:.3}}}",
         median(&mut framed_ratios),
@@ -310,9 +363,12 @@ fn summary() {
 
 fn main() {
     let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(800))
-        .sample_size(20)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_millis(300))
+        .sample_size(10)
+        // Fewer bootstrap resamples than the default 100 000 keep the
+        // analysis from dominating a `--quick` run.
+        .nresamples(5_000)
         .configure_from_args();
     bench_one_event(&mut criterion);
     bench_batch(&mut criterion);

@@ -8,7 +8,7 @@
 
 use core::borrow::Borrow;
 
-use palisade_schema::{Event, MAX_EVENT_LEN};
+use palisade_schema::{DecodeError, Event, MAX_EVENT_LEN};
 
 use crate::cobs;
 use crate::error::FrameError;
@@ -461,23 +461,31 @@ impl<'b> Iterator for Events<'b> {
         }
         let index = self.index;
         self.index += 1;
-        let result = if self.batch {
-            palisade_schema::take_from_bytes::<Event<'b>>(self.rest).map(|(event, rest)| {
-                self.rest = rest;
-                event
-            })
+        // Each arm returns the decoded event directly: an event is several
+        // hundred bytes, and every intermediate binding costs a copy.
+        if self.batch {
+            match palisade_schema::take_from_bytes::<Event<'b>>(self.rest) {
+                Ok((event, rest)) => {
+                    self.rest = rest;
+                    Some(Ok(event))
+                }
+                Err(error) => self.fail(index, error),
+            }
         } else {
-            let single = palisade_schema::from_bytes::<Event<'b>>(self.rest);
-            self.rest = &[];
-            single
-        };
-        match result {
-            Ok(event) => Some(Ok(event)),
-            Err(error) => {
-                self.done = true;
-                Some(Err(FrameError::Event { index, error }))
+            let payload = core::mem::take(&mut self.rest);
+            match palisade_schema::from_bytes::<Event<'b>>(payload) {
+                Ok(event) => Some(Ok(event)),
+                Err(error) => self.fail(index, error),
             }
         }
+    }
+}
+
+impl<'b> Events<'b> {
+    #[cold]
+    fn fail(&mut self, index: usize, error: DecodeError) -> Option<Result<Event<'b>, FrameError>> {
+        self.done = true;
+        Some(Err(FrameError::Event { index, error }))
     }
 }
 
