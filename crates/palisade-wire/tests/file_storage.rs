@@ -237,3 +237,33 @@ fn capacity_boundary() {
     assert!(storage.push_back(2, &[1]).is_err());
     storage.sync().unwrap();
 }
+
+#[test]
+fn drop_storm_keeps_file_bounded() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("queue.log");
+    let (storage, _) = FileStorage::open(&path, 400, 4, SyncPolicy::Manual).unwrap();
+    let mut queue = Queue::new(storage, OverflowPolicy::DropNewest);
+    let events = events();
+    for _ in 0..80 {
+        for event in &events {
+            queue.push(event).unwrap();
+        }
+    }
+    assert_eq!(
+        queue.dropped_total() + queue.storage().len() as u64,
+        80 * 64
+    );
+    assert!(
+        queue.storage().file_len() < 200 * 1024,
+        "log grew to {} bytes",
+        queue.storage().file_len()
+    );
+    let pending = queue.pending_drops();
+    let mut storage = queue.into_storage();
+    storage.sync().unwrap();
+    drop(storage);
+    let (storage, recovery) = FileStorage::open(&path, 400, 4, SyncPolicy::Manual).unwrap();
+    assert_eq!(recovery.discarded_bytes, 0);
+    assert_eq!(storage.drop_state().pending, pending);
+}

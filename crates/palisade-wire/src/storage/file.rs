@@ -401,8 +401,11 @@ impl Storage for FileStorage {
             .and_then(|body| self.append(KIND_DROPS, &[&body]));
         if written.is_err() {
             (self.report, self.drops) = previous;
+            return written;
         }
-        written
+        // A full queue under drop-newest appends one drop-state entry per
+        // drop and removes nothing, so compaction must run here too.
+        self.compact_if_large()
     }
 
     fn next_sequence(&self) -> u64 {
