@@ -14,10 +14,12 @@ use palisade_schema::{
 use palisade_transport::message::{DATA_HEADER_LEN, Message};
 use palisade_transport::reliable::{Sender, SenderConfig};
 use palisade_transport::session::{FRAME_OVERHEAD, FrameReader, FrameWriter, SessionError};
-use palisade_wire::{Aggregator, OverflowPolicy, Overflow, Queue, Storage};
+use palisade_wire::{Aggregator, Overflow, OverflowPolicy, Queue, Storage};
 
 use crate::clock::Clock;
-use crate::command::{CommandHandler, Execution, Safety, SafetyInterlock, reject_reason, schema_action};
+use crate::command::{
+    CommandHandler, Execution, Safety, SafetyInterlock, reject_reason, schema_action,
+};
 use crate::link::{
     KIND_COMMAND, KIND_HANDSHAKE_MSG1, KIND_HANDSHAKE_MSG2, KIND_HANDSHAKE_MSG3,
     KIND_HANDSHAKE_REJECTED, Link,
@@ -325,7 +327,8 @@ impl<St, P: PersistentState, S: ?Sized, const SLOTS: usize, const SLOT_BYTES: us
     }
 }
 
-impl<'a, St, P, S, const SLOTS: usize, const SLOT_BYTES: usize> Agent<'a, St, P, S, SLOTS, SLOT_BYTES>
+impl<'a, St, P, S, const SLOTS: usize, const SLOT_BYTES: usize>
+    Agent<'a, St, P, S, SLOTS, SLOT_BYTES>
 where
     St: Storage,
     P: PersistentState,
@@ -351,7 +354,9 @@ where
         state.boot_counter = state.boot_counter.wrapping_add(1);
         persist.store(&state)?;
         let queue = Queue::new(storage, config.queue_overflow);
-        let first = queue.front().map_or(queue.next_sequence(), |(sequence, _)| sequence);
+        let first = queue
+            .front()
+            .map_or(queue.next_sequence(), |(sequence, _)| sequence);
         Ok(Self {
             config,
             identity,
@@ -420,7 +425,9 @@ where
 
     /// Returns the public session id of the current session.
     pub fn session_id(&self) -> Option<[u8; 16]> {
-        self.connection.as_ref().map(|connection| connection.session_id)
+        self.connection
+            .as_ref()
+            .map(|connection| connection.session_id)
     }
 
     /// Returns whether a session is up.
@@ -428,8 +435,9 @@ where
         self.connection.is_some()
     }
 
-    /// Records one event now (as of the last `poll` or `connect`).
-    pub fn record(&mut self, severity: Severity, body: &EventBody<'_>) {
+    /// Records one event, stamped with the time `clock` reads now.
+    pub fn record(&mut self, clock: &dyn Clock, severity: Severity, body: &EventBody<'_>) {
+        self.set_time(clock);
         self.recorder.record(severity, body);
     }
 
@@ -511,8 +519,8 @@ where
     ) -> Result<(), AgentError<L::Error>> {
         let mut plain = FrameWriter::checksummed();
         let mut msg1 = [0u8; MAX_MSG1_LEN];
-        let (awaiting, len1) = DeviceHandshake::start(self.identity, rng, &mut msg1)
-            .map_err(AgentError::Handshake)?;
+        let (awaiting, len1) =
+            DeviceHandshake::start(self.identity, rng, &mut msg1).map_err(AgentError::Handshake)?;
         let frame = plain
             .application(KIND_HANDSHAKE_MSG1, &msg1[..len1], &mut self.tx)
             .map_err(AgentError::Frame)?;
@@ -549,19 +557,15 @@ where
                     code: body.first().copied().unwrap_or(0),
                 });
             }
-            Message::Application { kind, .. } => return Err(AgentError::UnexpectedMessage { kind }),
-            Message::Data { .. } => return Err(AgentError::UnexpectedMessage { kind: 0x01 }),
-            Message::Ack(_) => return Err(AgentError::UnexpectedMessage { kind: 0x02 }),
+            other => {
+                return Err(AgentError::UnexpectedMessage {
+                    kind: message_kind(&other),
+                });
+            }
         };
         let mut msg3 = [0u8; MSG3_LEN];
         let (complete, len3) = awaiting
-            .read_msg2(
-                msg2,
-                &self.operator_roots,
-                time,
-                &[],
-                &mut msg3,
-            )
+            .read_msg2(msg2, &self.operator_roots, time, &[], &mut msg3)
             .map_err(AgentError::Handshake)?;
         let frame = plain
             .application(KIND_HANDSHAKE_MSG3, &msg3[..len3], &mut self.tx)
@@ -611,7 +615,7 @@ where
             RejectReason::RevocationListStale { .. } => CredentialRejectReason::RevocationListStale,
             _ => CredentialRejectReason::Malformed,
         };
-        self.record(
+        self.recorder.record(
             Severity::High,
             &EventBody::CredentialRejected(CredentialRejected {
                 peer: None,
@@ -688,7 +692,8 @@ where
                 dropped: counters.dropped,
                 retried: counters.retried,
             };
-            self.record(Severity::Info, &EventBody::Heartbeat(heartbeat));
+            self.recorder
+                .record(Severity::Info, &EventBody::Heartbeat(heartbeat));
         }
     }
 
@@ -768,7 +773,9 @@ where
                     .recorder
                     .queue
                     .front()
-                    .map_or(self.recorder.queue.next_sequence(), |(sequence, _)| sequence);
+                    .map_or(self.recorder.queue.next_sequence(), |(sequence, _)| {
+                        sequence
+                    });
                 self.sender = Sender::new(self.state.boot_counter, first, self.config.sender);
                 self.registered_next = first;
                 break;
@@ -876,7 +883,7 @@ where
             outcome,
             reason: reason.map(Str::truncated),
         });
-        self.record(Severity::Info, &body);
+        self.recorder.record(Severity::Info, &body);
     }
 
     fn reject_unauthorized(&mut self, bytes: &[u8], reason: &RejectReason) {
@@ -891,7 +898,7 @@ where
                 .ok()
                 .map(|credential| KeyId(credential.key_id().0))
         });
-        self.record(
+        self.recorder.record(
             Severity::High,
             &EventBody::CommandRejected(CommandRejected {
                 command_id,
@@ -907,6 +914,16 @@ where
                 Some(reject_text(reason)),
             );
         }
+    }
+}
+
+/// Returns the kind byte of a transport message, for error reports.
+pub(crate) fn message_kind(message: &Message<'_>) -> u8 {
+    match message {
+        Message::Application { kind, .. } => *kind,
+        Message::Ack(_) => 0x02,
+        // DATA (0x01), DATA batches and any kind added to the transport later.
+        _ => 0x01,
     }
 }
 

@@ -200,17 +200,188 @@ impl Link for ChannelLink {
         match self.rx.recv_timeout(self.timeout) {
             Ok(frame) => {
                 let capacity = buffer.len();
-                let target = buffer
-                    .get_mut(..frame.len())
-                    .ok_or(ChannelLinkError::FrameTooLong {
-                        len: frame.len(),
-                        capacity,
-                    })?;
+                let target =
+                    buffer
+                        .get_mut(..frame.len())
+                        .ok_or(ChannelLinkError::FrameTooLong {
+                            len: frame.len(),
+                            capacity,
+                        })?;
                 target.copy_from_slice(&frame);
                 Ok(Some(frame.len()))
             }
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) => Err(ChannelLinkError::Closed),
+        }
+    }
+}
+
+/// Error of a [`CobsLink`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CobsLinkError<E: core::fmt::Debug> {
+    /// The byte stream failed.
+    #[error("byte stream failed: {0:?}")]
+    Io(E),
+    /// The byte stream ended (the peer closed it).
+    #[error("byte stream closed by the peer")]
+    Closed,
+    /// A received frame is longer than the agent's receive buffer.
+    #[error("received frame of {len} bytes exceeds the {capacity}-byte receive buffer")]
+    FrameTooLong {
+        /// Length of the frame.
+        len: usize,
+        /// Capacity of the buffer.
+        capacity: usize,
+    },
+}
+
+/// Counters of a [`CobsLink`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CobsLinkStats {
+    /// Frames sent.
+    pub frames_sent: u64,
+    /// Frames received.
+    pub frames_received: u64,
+    /// Corrupt or oversized frames dropped by the decoder, which then
+    /// resynchronized at the next delimiter.
+    pub frames_dropped: u64,
+}
+
+const STAGING_LEN: usize = 64;
+
+/// Frames as COBS with a `0x00` delimiter over a byte stream such as a
+/// UART; see [`palisade_wire::cobs`].
+///
+/// Unlike a per-frame deadline, [`recv`](Link::recv) returns `None` only
+/// when no byte arrives for `idle_timeout_ms`; a frame that arrives slowly
+/// is kept across calls, because a UART may deliver a large frame over
+/// many polls. A corrupt frame is dropped and counted, and reception
+/// resumes at the next delimiter.
+pub struct CobsLink<T> {
+    io: T,
+    decoder: palisade_wire::CobsDecoder<FRAME_CAPACITY>,
+    staging: [u8; STAGING_LEN],
+    start: usize,
+    end: usize,
+    idle_timeout_ms: u64,
+    stats: CobsLinkStats,
+}
+
+/// Largest frame a [`CobsLink`] receives: [`FRAME_BUFFER_LEN`](crate::FRAME_BUFFER_LEN).
+pub const FRAME_CAPACITY: usize = crate::agent::FRAME_BUFFER_LEN;
+
+impl<T> core::fmt::Debug for CobsLink<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CobsLink")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> CobsLink<T>
+where
+    T: palisade_transport::link::BoundedRead + embedded_io::Write,
+{
+    /// Wraps `io`; `recv` gives up after `idle_timeout_ms` without a byte.
+    pub fn new(io: T, idle_timeout_ms: u64) -> Self {
+        Self {
+            io,
+            decoder: palisade_wire::CobsDecoder::new(),
+            staging: [0; STAGING_LEN],
+            start: 0,
+            end: 0,
+            idle_timeout_ms,
+            stats: CobsLinkStats::default(),
+        }
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> CobsLinkStats {
+        self.stats
+    }
+
+    /// Returns the byte stream.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+}
+
+impl<T> Link for CobsLink<T>
+where
+    T: palisade_transport::link::BoundedRead + embedded_io::Write,
+{
+    type Error = CobsLinkError<T::Error>;
+
+    fn send(&mut self, frame: &[u8]) -> Result<(), Self::Error> {
+        // Each block is a code byte (1 + number of data bytes) followed by up
+        // to 254 non-zero bytes; a zero in the frame ends a block.
+        let mut rest = frame;
+        loop {
+            let run = rest
+                .iter()
+                .take(254)
+                .position(|byte| *byte == 0)
+                .unwrap_or(rest.len().min(254));
+            let code = [run as u8 + 1];
+            self.io.write_all(&code).map_err(CobsLinkError::Io)?;
+            self.io
+                .write_all(&rest[..run])
+                .map_err(CobsLinkError::Io)?;
+            if run == 254 && run < rest.len() {
+                // A full block implies no zero; the next block starts here.
+                rest = &rest[run..];
+            } else if run < rest.len() {
+                // `rest[run]` is the zero that ended this block.
+                rest = &rest[run + 1..];
+            } else {
+                break;
+            }
+        }
+        self.io.write_all(&[0]).map_err(CobsLinkError::Io)?;
+        self.io.flush().map_err(CobsLinkError::Io)?;
+        self.stats.frames_sent += 1;
+        Ok(())
+    }
+
+    fn recv(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        loop {
+            while self.start < self.end {
+                let (consumed, feed) = self.decoder.feed(&self.staging[self.start..self.end]);
+                self.start += consumed;
+                match feed {
+                    palisade_wire::cobs::Feed::Consumed => {}
+                    palisade_wire::cobs::Feed::Message(frame) => {
+                        let capacity = buffer.len();
+                        let Some(target) = buffer.get_mut(..frame.len()) else {
+                            return Err(CobsLinkError::FrameTooLong {
+                                len: frame.len(),
+                                capacity,
+                            });
+                        };
+                        target.copy_from_slice(frame);
+                        self.stats.frames_received += 1;
+                        return Ok(Some(frame.len()));
+                    }
+                    palisade_wire::cobs::Feed::Error(_) => self.stats.frames_dropped += 1,
+                }
+            }
+            self.io
+                .set_read_timeout_ms(self.idle_timeout_ms)
+                .map_err(CobsLinkError::Io)?;
+            match self.io.read(&mut self.staging) {
+                Ok(0) => return Err(CobsLinkError::Closed),
+                Ok(count) => {
+                    self.start = 0;
+                    self.end = count;
+                }
+                Err(error)
+                    if embedded_io::Error::kind(&error) == embedded_io::ErrorKind::TimedOut =>
+                {
+                    return Ok(None);
+                }
+                Err(error) => return Err(CobsLinkError::Io(error)),
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use std::vec::Vec;
 
 use palisade_credential::handshake::MAX_MSG2_LEN;
 use palisade_credential::{
-    ChainVerifier, GatewayHandshake, GatewayIdentity, ReplayCache, RejectReason, Rng,
+    ChainVerifier, GatewayHandshake, GatewayIdentity, RejectReason, ReplayCache, Rng,
     SessionOpener, SessionSealer, Signer, VerificationTime, VerifiedDevice,
 };
 use palisade_schema::{DecodeError, Event};
@@ -106,7 +106,11 @@ impl<'a, S: Signer + ?Sized> GatewayPeer<'a, S> {
     /// A peer with the gateway's credential and key; `verifier` pins the
     /// device maker's roots. Each wait gives up after `max_idle_polls`
     /// receive timeouts of the link.
-    pub fn new(identity: GatewayIdentity<'a, S>, verifier: ChainVerifier, max_idle_polls: u32) -> Self {
+    pub fn new(
+        identity: GatewayIdentity<'a, S>,
+        verifier: ChainVerifier,
+        max_idle_polls: u32,
+    ) -> Self {
         Self {
             identity,
             verifier,
@@ -158,9 +162,11 @@ impl<'a, S: Signer + ?Sized> GatewayPeer<'a, S> {
         };
         let mut msg2 = [0u8; MAX_MSG2_LEN];
         let answered = GatewayHandshake::read_msg1(&msg1, &mut self.replay).and_then(|parsed| {
-            let device =
-                self.verifier
-                    .verify_device_chain(&parsed.chain(), VerificationTime::Trusted(now), &[])?;
+            let device = self.verifier.verify_device_chain(
+                &parsed.chain(),
+                VerificationTime::Trusted(now),
+                &[],
+            )?;
             let (state, len) =
                 GatewayHandshake::respond(&parsed, &device, self.identity, now, rng, &mut msg2)?;
             Ok((device, state, len))
@@ -243,10 +249,7 @@ impl<'a, S: Signer + ?Sized> GatewayPeer<'a, S> {
 }
 
 fn unexpected<E: core::fmt::Debug>(message: &Message<'_>) -> PeerError<E> {
-    let kind = match message {
-        Message::Data { .. } => 0x01,
-        Message::Ack(_) => 0x02,
-        Message::Application { kind, .. } => *kind,
-    };
-    PeerError::UnexpectedMessage { kind }
+    PeerError::UnexpectedMessage {
+        kind: crate::agent::message_kind(message),
+    }
 }

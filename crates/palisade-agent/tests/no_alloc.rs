@@ -168,8 +168,12 @@ fn hot_path_allocates_nothing() {
             signer: &fixture.gateway_signer,
         };
         let mut peer = GatewayPeer::new(identity, fixture.verifier(), 2);
-        peer.accept(&mut gateway_side, &mut FixedRng::new(&[0x33; 64]), FIXTURE_NOW)
-            .expect("admitted");
+        peer.accept(
+            &mut gateway_side,
+            &mut FixedRng::new(&[0x33; 64]),
+            FIXTURE_NOW,
+        )
+        .expect("admitted");
         peer
     });
     let clock = ManualClock::new(0);
@@ -203,7 +207,7 @@ fn hot_path_allocates_nothing() {
         clock.advance(1_000);
         let (status, allocations) = allocations_in(|| {
             for body in &bodies {
-                agent.record(Severity::Medium, body);
+                agent.record(&clock, Severity::Medium, body);
             }
             agent.poll(&mut link, &clock, &mut device)
         });
@@ -227,8 +231,11 @@ fn hot_path_allocates_nothing() {
         };
         counter += 1;
         let mut signed = [0u8; MAX_COMMAND_LEN];
-        let len = command.sign(&fixture.gateway_signer, &mut signed).expect("signs");
-        peer.send_command(&mut peer_link, &signed[..len]).expect("command");
+        let len = command
+            .sign(&fixture.gateway_signer, &mut signed)
+            .expect("signs");
+        peer.send_command(&mut peer_link, &signed[..len])
+            .expect("command");
         for frame in peer_link.outbox.drain(..) {
             link.inbox
                 .push_back(heapless::Vec::from_slice(&frame).expect("fits"))
@@ -237,7 +244,8 @@ fn hot_path_allocates_nothing() {
 
         // Acknowledgements and the command, one frame per poll.
         while !link.inbox.is_empty() {
-            let (status, allocations) = allocations_in(|| agent.poll(&mut link, &clock, &mut device));
+            let (status, allocations) =
+                allocations_in(|| agent.poll(&mut link, &clock, &mut device));
             status.expect("poll");
             assert_eq!(allocations, 0, "acknowledgement or command, round {round}");
         }
@@ -251,7 +259,8 @@ fn hot_path_allocates_nothing() {
                 .expect("room");
         }
         while !link.inbox.is_empty() {
-            let (status, allocations) = allocations_in(|| agent.poll(&mut link, &clock, &mut device));
+            let (status, allocations) =
+                allocations_in(|| agent.poll(&mut link, &clock, &mut device));
             status.expect("poll");
             assert_eq!(allocations, 0, "final acknowledgements, round {round}");
         }
