@@ -26,7 +26,9 @@
 //! The device keeps its records in a store-and-forward queue, each under a
 //! sequence number, and registers each one with a [`reliable::Sender`]. It
 //! sends what [`Sender::poll_transmit`](reliable::Sender::poll_transmit)
-//! hands out as DATA frames ([`session::FrameWriter::data`]), feeds every
+//! hands out as DATA frames ([`session::FrameWriter::data`]) or, several
+//! records to a frame, as DATA_BATCH frames
+//! ([`session::FrameWriter::begin_batch`]). It feeds every
 //! ACK it receives to [`Sender::on_ack`](reliable::Sender::on_ack), which
 //! names the records to drop from the queue, and calls
 //! [`Sender::on_disconnect`](reliable::Sender::on_disconnect) when the link
@@ -34,11 +36,13 @@
 //! connection (made with [`backoff::Backoff`]).
 //!
 //! The gateway keeps one [`reliable::Receiver`] per authenticated device id,
-//! across that device's connections. For each DATA frame it asks
+//! across that device's connections. For each record of a DATA or
+//! DATA_BATCH frame it asks
 //! [`Receiver::classify`](reliable::Receiver::classify); a new record is
 //! stored, then marked with [`Receiver::accept`](reliable::Receiver::accept);
-//! and the gateway answers with [`Receiver::ack_for`](reliable::Receiver::ack_for),
-//! whose credit is the room it has left. A gateway that acknowledges only
+//! and the gateway replies, once per frame, with
+//! [`Receiver::ack_for`](reliable::Receiver::ack_for), whose credit is the
+//! room it has left. A gateway that acknowledges only
 //! what its durable outbox holds loses nothing when it crashes.
 //!
 //! # Limits

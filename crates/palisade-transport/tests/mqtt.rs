@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::mosquitto::{Broker, start_or_skip, start_tls_or_skip};
+use common::mosquitto::{Broker, start_default_limits_or_skip, start_or_skip, start_tls_or_skip};
 use palisade_transport::mqtt::{
     MqttConfig, MqttError, MqttPublisher, MqttTls, UpstreamEvent, topic,
 };
@@ -461,4 +461,66 @@ async fn publishes_over_tls() {
     assert_eq!(untrusted.pending(), 1);
     publisher.disconnect(Duration::from_secs(2)).await;
     subscriber.stop().await;
+}
+
+/// Publishes `count` events while the consumer is offline, then reconnects
+/// it and returns how many events it received.
+async fn offline_consumer_receives(broker: &Broker, count: u64) -> usize {
+    // The consumer's persistent session and subscription exist, but it is
+    // offline while the events are published.
+    let consumer = subscribe(broker, "consumer-offline").await;
+    consumer.stop().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut publisher = publisher(broker, "gateway-offline");
+    let ids: Vec<u64> = (0..count).collect();
+    let report = publisher
+        .publish_batch(ids.iter().map(|&id| event(id)), Duration::from_secs(60))
+        .await
+        .expect("publish");
+    assert_eq!(
+        report.confirmed.len() as u64,
+        count,
+        "the broker acknowledged every publish"
+    );
+    publisher.disconnect(Duration::from_secs(2)).await;
+
+    let mut consumer = subscribe(broker, "consumer-offline").await;
+    let mut counts = BTreeMap::new();
+    consumer
+        .collect(&mut counts, &ids, Duration::from_secs(10))
+        .await;
+    consumer.stop().await;
+    counts.len()
+}
+
+#[tokio::test]
+async fn default_queue_limit_drops_acknowledged_events() {
+    let Some(broker) =
+        start_default_limits_or_skip("default_queue_limit_drops_acknowledged_events")
+    else {
+        return;
+    };
+    let received = offline_consumer_receives(&broker, 3_000).await;
+    eprintln!(
+        "default mosquitto limits: the offline consumer received {received} of 3000 acknowledged events"
+    );
+    // mosquitto's default max_queued_messages is 1000 (plus what is in flight).
+    assert!(
+        received < 3_000,
+        "nothing was dropped; mosquitto's defaults changed?"
+    );
+    assert!(
+        received >= 1_000,
+        "fewer than the documented default queue of 1000"
+    );
+}
+
+#[tokio::test]
+async fn lossless_config_keeps_every_event() {
+    let Some(broker) = start_or_skip("lossless_config_keeps_every_event") else {
+        return;
+    };
+    let received = offline_consumer_receives(&broker, 3_000).await;
+    assert_eq!(received, 3_000, "the lossless configuration dropped events");
 }

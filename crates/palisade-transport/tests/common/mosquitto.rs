@@ -53,6 +53,11 @@ pub fn start_tls_or_skip(test: &str) -> Option<Broker> {
     skip_unless_required(test, Broker::start_with_tls())
 }
 
+/// Like [`start_or_skip`], with mosquitto's default queue limits.
+pub fn start_default_limits_or_skip(test: &str) -> Option<Broker> {
+    skip_unless_required(test, Broker::start_with_default_limits())
+}
+
 fn skip_unless_required(test: &str, started: Result<Broker, String>) -> Option<Broker> {
     match started {
         Ok(broker) => Some(broker),
@@ -71,21 +76,28 @@ fn skip_unless_required(test: &str, started: Result<Broker, String>) -> Option<B
 impl Broker {
     /// Starts a broker with persistence on a free loopback port.
     pub fn start() -> Result<Self, String> {
-        Self::start_inner(false)
+        Self::start_inner(false, true)
     }
 
     /// Starts a broker with a plain and a TLS listener.
     pub fn start_with_tls() -> Result<Self, String> {
-        Self::start_inner(true)
+        Self::start_inner(true, true)
     }
 
-    fn start_inner(tls: bool) -> Result<Self, String> {
+    /// Starts a broker with mosquitto's default per-client queue limits
+    /// (the lossless configuration without its `max_queued_*` lines).
+    pub fn start_with_default_limits() -> Result<Self, String> {
+        Self::start_inner(false, false)
+    }
+
+    fn start_inner(tls: bool, lossless: bool) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
         let port = free_port().map_err(|e| format!("free port: {e}"))?;
         let mut config = String::new();
         for line in LOSSLESS_CONFIG.lines() {
             let key = line.split_whitespace().next().unwrap_or("");
-            if !matches!(key, "listener" | "persistence_location") {
+            let limit = matches!(key, "max_queued_messages" | "max_queued_bytes");
+            if !matches!(key, "listener" | "persistence_location") && (lossless || !limit) {
                 config.push_str(line);
                 config.push('\n');
             }
