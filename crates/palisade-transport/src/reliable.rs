@@ -490,14 +490,13 @@ impl Receiver {
         match self.find(header.boot) {
             Some(window) => window.classify(header),
             None if self.is_stale(header.boot) => Verdict::StaleBoot,
-            None => {
-                // A new boot window opens at `base`.
-                if header.seq - header.base >= WINDOW {
-                    Verdict::BeyondWindow
-                } else {
-                    Verdict::New
-                }
-            }
+            // A new boot window opens at `base`; a record below it is
+            // settled already (decoded headers never have one).
+            None => match header.seq.checked_sub(header.base) {
+                None => Verdict::Duplicate,
+                Some(offset) if offset >= WINDOW => Verdict::BeyondWindow,
+                Some(_) => Verdict::New,
+            },
         }
     }
 

@@ -278,3 +278,13 @@ fn end_to_end_without_faults() {
     assert_eq!(delivered, (0..100).collect::<Vec<u64>>());
     assert_eq!(sender.stats().retransmitted, 0);
 }
+
+#[test]
+fn header_with_base_above_seq_is_settled() {
+    // The decoder rejects such a header; a caller that builds one by hand
+    // must not crash the receiver.
+    let mut receiver = Receiver::new();
+    assert_eq!(receiver.accept(&header(2, 3, 9)), Verdict::Duplicate);
+    assert_eq!(receiver.accept(&header(2, 9, 9)), Verdict::New);
+    assert_eq!(receiver.accept(&header(2, 3, 9)), Verdict::Duplicate);
+}
