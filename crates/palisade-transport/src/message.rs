@@ -65,7 +65,7 @@ const KIND_DATA_BATCH: u8 = 0x03;
 pub const BATCH_HEADER_LEN: usize = 14;
 /// Bytes in front of each record of a DATA_BATCH (sequence number, length).
 pub const BATCH_ENTRY_OVERHEAD: usize = 10;
-/// Most records in one DATA_BATCH.
+/// Maximum number of records in one DATA_BATCH.
 pub const MAX_BATCH_RECORDS: usize = u8::MAX as usize;
 /// Lowest kind byte reserved for application messages.
 pub const FIRST_APPLICATION_KIND: u8 = 0x80;
@@ -123,7 +123,7 @@ pub enum MessageError {
     InvalidBatch {
         /// Offset of the problem in the message.
         offset: usize,
-        /// What is wrong there.
+        /// Description of the problem.
         reason: &'static str,
     },
     /// An application kind byte below 0x80 was passed to the encoder.
@@ -231,7 +231,7 @@ pub fn encode_application(kind: u8, body: &[u8], out: &mut [u8]) -> Result<usize
 pub enum Message<'a> {
     /// One record of the sender's queue.
     Data {
-        /// Which record this is.
+        /// Boot, sequence number and base of the record.
         header: DataHeader,
         /// The record bytes, as the sender's queue stored them.
         record: &'a [u8],
@@ -402,7 +402,8 @@ impl<'a> Batch<'a> {
         usize::from(self.count)
     }
 
-    /// Always false: a decoded batch holds at least one record.
+    /// Returns false for every decoded batch, which contains at least one
+    /// record.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -450,9 +451,9 @@ impl<'a> Iterator for BatchRecords<'a> {
 #[derive(Debug)]
 pub struct BatchBuilder<'o> {
     out: &'o mut [u8],
-    /// Where the message starts in `out`.
+    /// Offset of the message in `out`.
     start: usize,
-    /// Where the message must end at the latest.
+    /// Offset in `out` that the message must not pass.
     limit: usize,
     /// Length of the message so far.
     len: usize,
@@ -528,7 +529,7 @@ impl<'o> BatchBuilder<'o> {
         self.count == 0
     }
 
-    /// The message built so far (valid once at least one record was added).
+    /// Returns the message built so far (valid once a record was added).
     pub fn message(&self) -> &[u8] {
         &self.out[self.start..self.start + self.len]
     }

@@ -4,8 +4,8 @@
 //!
 //! # What a PUBACK means
 //!
-//! A PUBACK only means that the broker has the message. It says nothing about
-//! any subscriber: mosquitto 2.0.11 with its default per-client limit
+//! A PUBACK only means that the broker has the message. It tells nothing
+//! about any subscriber: mosquitto 2.0.11 with its default per-client limit
 //! (`max_queued_messages 1000`) acknowledges every QoS 1 publish and silently
 //! drops what no longer fits a slow or offline subscriber's queue. The test
 //! `default_queue_limit_drops_acknowledged_events` shows it: an offline
@@ -206,7 +206,7 @@ pub struct MqttStats {
     /// PUBACKs or PUBLISH reports for a packet id the publisher was not
     /// waiting for.
     pub unexpected_acks: u64,
-    /// Packet id collisions in rumqttc, each answered by a reconnection.
+    /// Packet id collisions in rumqttc, each followed by a reconnection.
     pub collisions: u64,
 }
 
@@ -450,8 +450,8 @@ impl MqttPublisher {
 
     /// Binds the packet id rumqttc gave to the oldest unbound publish. The
     /// event loop handles requests in order, so the n-th new PUBLISH it
-    /// reports is the n-th one handed to it; a resend reuses a packet id that
-    /// is already bound and is skipped.
+    /// reports is the n-th one handed to it. A resend reuses a packet id that
+    /// is already bound, so it is skipped.
     fn on_sent(&mut self, pkid: u16) {
         if self.inflight.contains_key(&pkid) {
             return;

@@ -63,7 +63,7 @@ pub enum PushError {
     },
 }
 
-/// One transmission that [`Sender::poll_transmit`] asks the caller to make.
+/// Transmission that [`Sender::poll_transmit`] requests from the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
     /// Header to put in front of the record bytes.
@@ -359,7 +359,7 @@ fn slot_rto(config: &SenderConfig, attempts: u32) -> u32 {
         .min(config.max_rto_ms)
 }
 
-/// What a [`Receiver`] decided about a DATA message.
+/// Decision of a [`Receiver`] about a DATA message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Not seen before: hand the record to the application.
@@ -571,7 +571,7 @@ impl Receiver {
     }
 
     /// Acknowledgement for the most recent boot seen, if any, for a periodic
-    /// or credit-update acknowledgement that answers no particular message.
+    /// or credit-update acknowledgement that replies to no particular message.
     pub fn latest_ack(&self, credit: u16) -> Option<Ack> {
         let window = self.windows.iter().flatten().max_by_key(|w| w.boot)?;
         Some(Ack {
@@ -592,8 +592,8 @@ impl Receiver {
             .position(|w| w.is_some_and(|w| w.boot == boot))
     }
 
-    /// A boot is stale when every window is in use and all of them belong to
-    /// newer boots.
+    /// Returns whether `boot` is stale: every window is in use and all of
+    /// them belong to newer boots.
     fn is_stale(&self, boot: u32) -> bool {
         self.windows
             .iter()
