@@ -24,7 +24,7 @@
 //!
 //! Strings and byte strings are borrowed from the input, never copied. The
 //! decoder does not allocate. It reads only through checked slice methods, so
-//! any input gives a value or an error, never a panic; the tests feed it
+//! any input gives a value or an error, never a panic. The tests feed it
 //! random, mutated and truncated inputs.
 
 use core::fmt;
