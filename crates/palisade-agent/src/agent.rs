@@ -234,6 +234,9 @@ impl<St: Storage, const SLOTS: usize, const SLOT_BYTES: usize> Recorder<St, SLOT
             uptime_ms,
             ..
         } = self;
+        if SLOTS == 0 {
+            return;
+        }
         aggregator.flush_expired(*uptime_ms, &mut |event| {
             Self::enqueue(queue, storage_failures, event)
         });
@@ -269,6 +272,12 @@ impl<St: Storage, const SLOTS: usize, const SLOT_BYTES: usize> EventSink
             uptime_ms,
             ..
         } = self;
+        if SLOTS == 0 {
+            // No aggregation: the aggregator's code, including the event
+            // decoder it uses to emit stored entries, is left out of the image.
+            Self::enqueue(queue, storage_failures, &event);
+            return;
+        }
         aggregator.push(&event, *uptime_ms, &mut |event| {
             Self::enqueue(queue, storage_failures, event)
         });
@@ -294,7 +303,9 @@ struct Schedule {
 /// and link. See the [crate docs](crate) for the flow.
 ///
 /// `St` is the queue's storage, `P` the persistent state and `S` the
-/// device key's signer. `SLOTS` and `SLOT_BYTES` size the aggregator.
+/// device key's signer. `SLOTS` and `SLOT_BYTES` size the aggregator;
+/// `SLOTS = 0` turns aggregation off, which leaves the aggregator and the
+/// event decoder out of a firmware image.
 pub struct Agent<'a, St, P, S: ?Sized, const SLOTS: usize, const SLOT_BYTES: usize> {
     config: AgentConfig,
     identity: DeviceIdentity<'a, S>,
@@ -444,6 +455,9 @@ where
     /// Emits every event held by the aggregator into the queue, for
     /// example before a planned shutdown.
     pub fn flush(&mut self) {
+        if SLOTS == 0 {
+            return;
+        }
         let recorder = &mut self.recorder;
         let (queue, failures) = (&mut recorder.queue, &mut recorder.storage_failures);
         recorder.aggregator.flush_all(&mut |event| {

@@ -68,6 +68,13 @@ pub const SCRIPT: [EventKind; 8] = [
     EventKind::ProcessExited,
 ];
 
+/// Aggregator slots: 4, or 0 (aggregation off) with the `no-aggregation`
+/// feature, to measure the image without the aggregator and event decoder.
+#[cfg(not(feature = "no-aggregation"))]
+const AGGREGATOR_SLOTS: usize = 4;
+#[cfg(feature = "no-aggregation")]
+const AGGREGATOR_SLOTS: usize = 0;
+
 static MILLISECONDS: AtomicU32 = AtomicU32::new(0);
 
 #[exception]
@@ -277,7 +284,7 @@ fn main() -> ! {
         ..AgentConfig::default()
     };
     let persist = SlotStore::new(MemoryFlash::<STORE_LEN>::new()).unwrap_or_else(|_| fail("state"));
-    let mut agent: Agent<'_, MemoryStorage<4096, 32>, _, SoftwareSigner, 4, 256> = Agent::new(
+    let mut agent: Agent<'_, MemoryStorage<4096, 32>, _, SoftwareSigner, AGGREGATOR_SLOTS, 256> = Agent::new(
         config,
         identity,
         roots,
