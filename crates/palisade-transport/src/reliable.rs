@@ -200,7 +200,10 @@ impl<const N: usize> Sender<N> {
     }
 
     /// Lowest unacknowledged sequence number, or the next one to be
-    /// registered when everything is acknowledged.
+    /// registered when everything is acknowledged. Every record below it is
+    /// acknowledged, so a queue that acknowledges cumulatively (such as
+    /// palisade-wire's `Queue::ack`) can release everything through
+    /// `base() - 1` after [`on_ack`](Self::on_ack).
     pub fn base(&self) -> u64 {
         if self.len == 0 {
             self.next_seq
