@@ -495,3 +495,27 @@ fn fuzz_entry_points_hold_on_random_input() {
         palisade_transport::fuzzing::stream(&bytes);
     }
 }
+
+#[test]
+fn application_message_round_trip() {
+    let mut writer = FrameWriter::sealed(TestSealer::new(3));
+    let mut reader = FrameReader::sealed(TestOpener::new(3));
+    let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
+    let mut frame = writer
+        .application(0x80, b"isolate", &mut out)
+        .expect("fits")
+        .to_vec();
+    assert_eq!(
+        reader.read(&mut frame),
+        Ok(Message::Application {
+            kind: 0x80,
+            body: b"isolate"
+        })
+    );
+    assert!(matches!(
+        writer.application(0x7F, b"", &mut out),
+        Err(SessionError::Message(MessageError::ReservedKind {
+            kind: 0x7F
+        }))
+    ));
+}

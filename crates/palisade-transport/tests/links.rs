@@ -327,3 +327,38 @@ fn clock_is_monotonic() {
     thread::sleep(Duration::from_millis(5));
     assert!(clock.now_ms() >= first + 5);
 }
+
+#[tokio::test]
+async fn async_link_cuts_off_slow_peer() {
+    use tokio::io::AsyncWriteExt;
+    let (mut a, b) = tokio::io::duplex(64);
+    let writer = tokio::spawn(async move {
+        let mut frame = length_prefix(40).expect("valid").to_vec();
+        frame.extend([1u8; 40]);
+        for byte in frame {
+            if a.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let clock = StdClock::new();
+    let mut rx_buf = [0u8; 256];
+    let mut link = AsyncFramedLink::new(AsyncPipe(b), &mut rx_buf, LinkConfig::stream(256, 400));
+    let started = Instant::now();
+    let result = link.recv(&clock).await.map(<[u8]>::len);
+    assert!(
+        matches!(
+            result,
+            Err(LinkError::Timeout {
+                mid_frame: true,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    // The deadline is checked after each read, so one more byte may pass.
+    assert!(started.elapsed() < Duration::from_millis(700));
+    assert!(matches!(link.recv(&clock).await, Err(LinkError::Broken)));
+    writer.abort();
+}
