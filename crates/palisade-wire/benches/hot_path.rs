@@ -102,6 +102,15 @@ fn decode_strict(bytes: &[u8]) -> usize {
 
 fn decode_frame(bytes: &[u8]) -> usize {
     let frame = FrameDecoder::new().decode(bytes).expect("valid frame");
+    frame
+        .for_each_event(|event| {
+            black_box(event);
+        })
+        .expect("valid events")
+}
+
+fn decode_frame_iterator(bytes: &[u8]) -> usize {
+    let frame = FrameDecoder::new().decode(bytes).expect("valid frame");
     let mut count = 0;
     for event in frame.events() {
         black_box(&event.expect("valid event"));
@@ -207,8 +216,11 @@ fn bench_decode(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("schema", "take_from_bytes"), |b| {
         b.iter(|| decode_strict(black_box(&postcard_bytes)))
     });
-    group.bench_function(BenchmarkId::new("frame", "validate_and_decode"), |b| {
+    group.bench_function(BenchmarkId::new("frame", "for_each_event"), |b| {
         b.iter(|| decode_frame(black_box(&frame)))
+    });
+    group.bench_function(BenchmarkId::new("frame", "events_iterator"), |b| {
+        b.iter(|| decode_frame_iterator(black_box(&frame)))
     });
     group.finish();
 }
@@ -250,7 +262,7 @@ fn summary() {
     let cobs_len = framed_batch(&events, &mut buffer, Framing::Cobs);
 
     let one = [single()];
-    let mut times: [Vec<f64>; 10] = Default::default();
+    let mut times: [Vec<f64>; 11] = Default::default();
     let mut framed_ratios = Vec::with_capacity(ROUNDS);
     let mut cobs_ratios = Vec::with_capacity(ROUNDS);
     let mut decode_ratios = Vec::with_capacity(ROUNDS);
@@ -267,6 +279,7 @@ fn summary() {
         let postcard_decode =
             time_calls(ITERATIONS, || decode_postcard(black_box(&postcard_bytes)));
         let frame_decode = time_calls(ITERATIONS, || decode_frame(black_box(&frame)));
+        let frame_iterate = time_calls(ITERATIONS, || decode_frame_iterator(black_box(&frame)));
         let strict_decode = time_calls(ITERATIONS, || decode_strict(black_box(&postcard_bytes)));
         let crc = time_calls(ITERATIONS, || crc32fast::hash(black_box(&frame)) as usize);
         let one_postcard = time_calls(ITERATIONS * 16, || {
@@ -292,6 +305,7 @@ fn summary() {
             one_postcard,
             one_framed,
             one_cobs,
+            frame_iterate,
         ];
         for (series, value) in times.iter_mut().zip(round) {
             series.push(value);
@@ -308,6 +322,7 @@ fn summary() {
         one_postcard,
         one_framed,
         one_cobs,
+        frame_iterate,
     ] = times.map(|mut series| median(&mut series) * 1e9);
 
     let mut text = vec![0u8; TEXT_BUFFER];
@@ -347,7 +362,12 @@ fn summary() {
     println!(
         "| decode: palisade_schema::take_from_bytes | {postcard_len} | | {strict_decode:.0} ns |"
     );
-    println!("| decode: frame check + strict decode | {frame_len} | | {frame_decode:.0} ns |");
+    println!(
+        "| decode: frame check + strict decode, Frame::for_each_event | {frame_len} | | {frame_decode:.0} ns |"
+    );
+    println!(
+        "| decode: frame check + strict decode, Frame::events | {frame_len} | | {frame_iterate:.0} ns |"
+    );
     println!("| CRC-32 of the frame alone | {frame_len} | | {crc:.0} ns |");
     println!("| one process event: postcard::to_slice | | | {one_postcard:.0} ns |");
     println!("| one process event: frame + CRC-32 | | | {one_framed:.0} ns |");

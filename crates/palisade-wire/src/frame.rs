@@ -441,6 +441,34 @@ impl<'b> Frame<'b> {
             done: false,
         }
     }
+
+    /// Decodes every event of the payload in order and lends each one to
+    /// `visit`, then returns the number of events.
+    ///
+    /// The checks are those of [`events`](Self::events), and the error is
+    /// the one the iterator would yield: [`FrameError::Event`] for the first
+    /// event that does not decode, after `visit` saw the events before it.
+    /// This is the faster way through a large batch, because an [`Event`]
+    /// is several hundred bytes and the iterator moves each one out by
+    /// value.
+    pub fn for_each_event(&self, mut visit: impl FnMut(&Event<'b>)) -> Result<usize, FrameError> {
+        if !self.header.flags.is_batch() {
+            let event = palisade_schema::from_bytes::<Event<'b>>(self.payload)
+                .map_err(|error| FrameError::Event { index: 0, error })?;
+            visit(&event);
+            return Ok(1);
+        }
+        let mut rest = self.payload;
+        let mut index = 0;
+        while !rest.is_empty() {
+            let (event, tail) = palisade_schema::take_from_bytes::<Event<'b>>(rest)
+                .map_err(|error| FrameError::Event { index, error })?;
+            visit(&event);
+            rest = tail;
+            index += 1;
+        }
+        Ok(index)
+    }
 }
 
 /// Iterator over the events of a [`Frame`], returned by [`Frame::events`].

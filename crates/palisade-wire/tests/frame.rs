@@ -362,3 +362,51 @@ fn header_decode_validates_fields() {
         })
     );
 }
+
+#[test]
+fn for_each_event_matches_iterator() {
+    let events: Vec<Event<'static>> = samples::mixed_batch().collect();
+    let mut buffer = vec![0u8; MAX_FRAME_LEN];
+    let len = checksummed_frame(&events, 2, &mut buffer);
+    let frame = FrameDecoder::new().decode(&buffer[..len]).unwrap();
+    let mut visited = Vec::new();
+    let count = frame
+        .for_each_event(|event| visited.push(event.clone()))
+        .unwrap();
+    assert_eq!(count, events.len());
+    assert_eq!(visited, events);
+    drop(visited);
+
+    let single = &events[..1];
+    let mut buffer = vec![0u8; MAX_FRAME_LEN];
+    let len = checksummed_frame(single, 3, &mut buffer);
+    let frame = FrameDecoder::new().decode(&buffer[..len]).unwrap();
+    assert_eq!(frame.for_each_event(|_| {}), Ok(1));
+}
+
+#[test]
+fn for_each_event_reports_first_bad_event() {
+    let events: Vec<Event<'static>> = samples::mixed_batch().take(3).collect();
+    let first_len = postcard::to_allocvec(&events[0]).unwrap().len();
+    let mut payload = Vec::new();
+    for event in &events {
+        payload.extend(postcard::to_allocvec(event).unwrap());
+    }
+    // An over-long varint (0 written in two bytes) as the second event's
+    // sequence number.
+    payload[first_len] = 0x80;
+    payload[first_len + 1] = 0x00;
+    let mut bytes = vec![1u8, 0x06, 0, 0, 0, 0, 0, 0, 0, 1];
+    bytes.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    bytes.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_be_bytes());
+    let frame = FrameDecoder::new().decode(&bytes).unwrap();
+    let mut seen = 0;
+    let error = frame.for_each_event(|_| seen += 1).unwrap_err();
+    assert_eq!(seen, 1);
+    let from_iterator: Vec<_> = frame.events().collect();
+    assert_eq!(from_iterator.len(), 2);
+    assert_eq!(from_iterator[1], Err(error));
+    assert!(matches!(error, FrameError::Event { index: 1, .. }));
+}

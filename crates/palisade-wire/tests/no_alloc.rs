@@ -103,6 +103,9 @@ fn hot_path_does_not_allocate() {
         count += 1;
     }
     assert_eq!(count, events.len());
+    let mut visited = 0;
+    assert_eq!(decoded.for_each_event(|_| visited += 1), Ok(events.len()));
+    assert_eq!(visited, events.len());
 
     // One sealed batch frame, opened.
     let mut encoder =
