@@ -27,8 +27,7 @@ use palisade_schema::{
     ProcessStarted, Severity,
 };
 
-/// What the aggregator does when a new distinct event finds every slot
-/// taken.
+/// Policy for a new distinct event that finds every slot taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Overflow {
     /// Emit the entry with the oldest first occurrence now and reuse its slot.
@@ -37,7 +36,7 @@ pub enum Overflow {
     DropNew,
 }
 
-/// What [`Aggregator::push`] did with an event.
+/// Outcome of [`Aggregator::push`] for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Admission {
     /// Merged into a stored event with the same identity.
@@ -106,7 +105,7 @@ pub struct Aggregator<const SLOTS: usize, const SLOT_BYTES: usize> {
 }
 
 impl<const SLOTS: usize, const SLOT_BYTES: usize> Aggregator<SLOTS, SLOT_BYTES> {
-    /// An empty aggregator that merges identical events arriving less than
+    /// Creates an empty aggregator that merges identical events arriving less than
     /// `window_ms` milliseconds after the first one.
     pub const fn new(window_ms: u32, overflow: Overflow) -> Self {
         Self {
@@ -127,12 +126,12 @@ impl<const SLOTS: usize, const SLOT_BYTES: usize> Aggregator<SLOTS, SLOT_BYTES> 
         }
     }
 
-    /// Number of stored entries.
+    /// Returns the number of stored entries.
     pub fn len(&self) -> usize {
         self.slots.iter().filter(|slot| slot.used).count()
     }
 
-    /// Whether no entry is stored.
+    /// Returns whether no entry is stored.
     pub fn is_empty(&self) -> bool {
         self.slots.iter().all(|slot| !slot.used)
     }
@@ -286,8 +285,8 @@ impl<const SLOTS: usize, const SLOT_BYTES: usize> Aggregator<SLOTS, SLOT_BYTES> 
         let window_ms = self.window_ms;
         let slot = &mut self.slots[index];
         slot.used = false;
-        // The slot holds bytes this aggregator encoded, so decoding fails
-        // only if the schema changed under it; then nothing can be emitted.
+        // The slot contains bytes this aggregator encoded, so decoding fails
+        // only if the schema changed under it, and then nothing can be emitted.
         let Ok(mut event) = palisade_schema::from_bytes::<Event<'_>>(&slot.bytes[..slot.len])
         else {
             return;

@@ -5,7 +5,7 @@ use palisade_schema::DecodeError;
 use crate::frame::Protection;
 use crate::seal::{OpenError, SealError};
 
-/// Why a frame could not be built, decoded or opened.
+/// Error of building, decoding or opening a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {

@@ -1,7 +1,7 @@
 //! Frames: a 12-byte header, a payload of postcard-encoded events and a
 //! trailer (CRC-32 or AEAD tag).
 //!
-//! The layout is drawn in the crate documentation. This module holds the
+//! The layout is drawn in the crate documentation. This module contains the
 //! header codec, the [`FrameEncoder`] that batches events into a caller's
 //! buffer, and the zero-copy [`Frame`] view that [`FrameDecoder`] and
 //! [`FrameOpener`](crate::FrameOpener) return.
@@ -71,12 +71,12 @@ impl Flags {
         Self(if batch { base | Self::BATCH } else { base })
     }
 
-    /// The flag byte.
+    /// Returns the flag byte.
     pub const fn bits(self) -> u8 {
         self.0
     }
 
-    /// How the frame is protected.
+    /// Returns the frame's protection.
     pub const fn protection(self) -> Protection {
         if self.0 & Self::SEALED != 0 {
             Protection::Sealed
@@ -85,13 +85,13 @@ impl Flags {
         }
     }
 
-    /// Whether the payload may hold more than one event.
+    /// Returns whether the payload may contain more than one event.
     pub const fn is_batch(self) -> bool {
         self.0 & Self::BATCH != 0
     }
 }
 
-/// How a frame is protected, which also fixes its trailer.
+/// Protection of a frame, which also fixes its trailer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protection {
     /// CRC-32 (IEEE) over header and payload, for links without a session
@@ -178,7 +178,7 @@ impl FrameHeader {
     }
 }
 
-/// Where the encoder lays the frame out in the caller's buffer.
+/// Layout of the finished frame in the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Framing {
     /// The frame as is, for links that delimit messages themselves
@@ -208,7 +208,7 @@ pub enum RejectReason {
 pub struct Rejected<E> {
     /// The event, as it was passed in (by value or by reference).
     pub event: E,
-    /// Why it was not taken.
+    /// Reason the event was not taken.
     pub reason: RejectReason,
 }
 
@@ -279,7 +279,7 @@ impl<'b> FrameEncoder<'b> {
     /// `event` may be an [`Event`] or a reference to one. When it does not
     /// fit, the frame is left as it was and the event comes back in
     /// [`Rejected`], with [`RejectReason::FrameFull`] if the frame already
-    /// holds events, or [`RejectReason::TooLarge`] if it would not fit even
+    /// contains events, or [`RejectReason::TooLarge`] if it would not fit even
     /// alone (possible only below [`MTU_FOR_ANY_EVENT`]).
     pub fn push<'e, E: Borrow<Event<'e>>>(&mut self, event: E) -> Result<(), Rejected<E>> {
         let from = self.start + HEADER_LEN + self.payload_len;
@@ -307,7 +307,7 @@ impl<'b> FrameEncoder<'b> {
         self.events
     }
 
-    /// Whether no event has been pushed yet.
+    /// Returns whether no event has been pushed yet.
     pub const fn is_empty(&self) -> bool {
         self.events == 0
     }
@@ -417,12 +417,12 @@ impl<'b> Frame<'b> {
         &self.header
     }
 
-    /// The record number.
+    /// Returns the record number.
     pub const fn record(&self) -> u64 {
         self.header.record
     }
 
-    /// The payload: postcard-encoded events, back to back.
+    /// Returns the payload: postcard-encoded events, back to back.
     pub const fn payload(&self) -> &'b [u8] {
         self.payload
     }
@@ -538,14 +538,14 @@ impl Default for FrameDecoder {
 }
 
 impl FrameDecoder {
-    /// A decoder that accepts payloads up to [`MAX_PAYLOAD_LEN`].
+    /// Creates a decoder that accepts payloads up to [`MAX_PAYLOAD_LEN`].
     pub const fn new() -> Self {
         Self {
             max_payload_len: MAX_PAYLOAD_LEN,
         }
     }
 
-    /// A decoder that accepts payloads up to `max` bytes, for receivers with
+    /// Creates a decoder that accepts payloads up to `max` bytes, for receivers with
     /// smaller buffers. `max` is clamped to [`MAX_PAYLOAD_LEN`].
     pub const fn with_max_payload_len(max: usize) -> Self {
         Self {

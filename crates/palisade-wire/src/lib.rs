@@ -12,7 +12,8 @@
 //! - [`FrameDecoder`] (checksummed) and [`FrameOpener`] (sealed, with a
 //!   replay window) validate a received frame and return a zero-copy
 //!   [`Frame`] whose [`events`](Frame::events) decode lazily with the
-//!   schema's strict decoder.
+//!   schema's strict decoder ([`Frame::for_each_event`] is the faster
+//!   visitor form for large batches).
 //! - [`cobs`] encodes and decodes COBS, with a streaming [`CobsDecoder`]
 //!   that resynchronizes after garbage or a lost byte.
 //! - [`Aggregator`] merges identical process, connection and login events

@@ -48,7 +48,7 @@ pub enum ReportChange<'r> {
     Set(u64, &'r [u8]),
 }
 
-/// Where a [`Queue`] keeps its records: a ring of `(sequence, bytes)`
+/// Backing store of a [`Queue`]: a ring of `(sequence, bytes)`
 /// records in sequence order, one report slot and the drop state.
 ///
 /// An implementation for flash or a file must make each call durable as

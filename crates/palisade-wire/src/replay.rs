@@ -13,8 +13,8 @@ pub const REPLAY_WINDOW: u64 = 64;
 ///
 /// It remembers the newest record number accepted and which of the
 /// [`REPLAY_WINDOW`]` - 1` numbers below it were accepted. A number above
-/// the newest is new; a number inside the window is new once; a number
-/// below the window cannot be checked and is rejected.
+/// the newest is new, and a number inside the window is new once. A number
+/// below the window cannot be checked, so it is rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReplayWindow {
     /// Newest record number accepted, valid when `seen` is non-zero.
@@ -24,7 +24,7 @@ pub struct ReplayWindow {
 }
 
 impl ReplayWindow {
-    /// An empty window: every record number is new.
+    /// Creates an empty window, in which every record number is new.
     pub const fn new() -> Self {
         Self { newest: 0, seen: 0 }
     }
@@ -94,7 +94,7 @@ pub struct FrameOpener<O> {
 }
 
 impl<O: Opener> FrameOpener<O> {
-    /// An opener with an empty replay window that accepts payloads up to
+    /// Creates an opener with an empty replay window that accepts payloads up to
     /// [`MAX_PAYLOAD_LEN`].
     pub const fn new(opener: O) -> Self {
         Self {
@@ -115,12 +115,12 @@ impl<O: Opener> FrameOpener<O> {
         self
     }
 
-    /// The replay window, for diagnostics.
+    /// Returns the replay window, for diagnostics.
     pub const fn window(&self) -> &ReplayWindow {
         &self.window
     }
 
-    /// The wrapped opener.
+    /// Returns the wrapped opener.
     pub const fn opener(&self) -> &O {
         &self.opener
     }

@@ -68,7 +68,7 @@ pub enum SyncPolicy {
     Manual,
 }
 
-/// What [`FileStorage::open`] found in an existing log.
+/// Result of replaying an existing log in [`FileStorage::open`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Recovery {
     /// Records restored.
@@ -96,7 +96,7 @@ pub struct FileStorage {
 
 impl FileStorage {
     /// Opens or creates the log at `path`, replays it and truncates a torn
-    /// end. The queue holds at most `max_records` records and
+    /// end. The queue keeps at most `max_records` records and
     /// `capacity_bytes` bytes of record data.
     ///
     /// Fails with the I/O error of opening, reading, truncating or syncing.

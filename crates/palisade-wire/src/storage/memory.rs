@@ -5,7 +5,7 @@ use palisade_schema::Header;
 
 use crate::queue::{DropState, REPORT_MAX_LEN, ReportChange, Storage};
 
-/// Where one record sits in the byte ring.
+/// Position of one record in the byte ring.
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     sequence: u64,
