@@ -22,15 +22,16 @@
 //!
 //! # Delivery contract
 //!
-//! [`MqttPublisher`] owns the rumqttc event loop and assigns packet ids
-//! itself, so it knows exactly which publish each PUBACK confirms. A publish
-//! stays in the publisher until its PUBACK arrives; after a disconnection
-//! every unconfirmed publish is sent again (with the DUP flag) on the next
-//! connection, in the original order. [`MqttPublisher::flush`] reports the ids
-//! of the events the broker confirmed. A publish that reached the broker but
-//! whose PUBACK was lost is sent twice, so consumers must tolerate
-//! duplicates (each payload carries its device id, boot counter and
-//! sequence number for that purpose).
+//! [`MqttPublisher`] owns the rumqttc event loop and records the packet id
+//! rumqttc gives each publish, so it knows exactly which publish each PUBACK
+//! confirms. A publish stays in the publisher until its PUBACK arrives.
+//! After a disconnection every unconfirmed publish is sent again on the next
+//! connection, in the original order, with the DUP flag when it had been
+//! sent before. [`MqttPublisher::flush`] reports the ids of the events the
+//! broker confirmed. A publish that reached the broker but whose PUBACK was
+//! lost is sent twice, so consumers must tolerate duplicates, for example
+//! by keying on the device id (in the topic) and the boot counter and
+//! sequence number of the event header.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::format;

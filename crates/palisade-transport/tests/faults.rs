@@ -7,7 +7,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::cipher::{Rng, TestOpener, TestSealer};
-use palisade_transport::WINDOW;
 use palisade_transport::framing::{CobsDecoder, Decoded, cobs_encode, cobs_max_encoded_len};
 use palisade_transport::message::{DataHeader, Message};
 use palisade_transport::reliable::{Receiver, Sender, SenderConfig, Verdict};
@@ -496,5 +495,4 @@ fn slow_receiver_pushes_back() {
         outcome.elapsed_ms >= records * 5,
         "the receiver's pace was not respected"
     );
-    let _ = WINDOW;
 }
