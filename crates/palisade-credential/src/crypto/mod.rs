@@ -103,13 +103,29 @@ pub fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
 
 /// Computes the X25519 shared secret; fails on the all-zero output that a
 /// small-order peer key produces (RFC 7748 section 6.1).
+///
+/// When the peer's u-coordinate maps to a point on the Edwards curve (every
+/// honest peer's does), the scalar multiplication runs in Edwards form, which
+/// curve25519-dalek speeds up with AVX2 where the CPU has it. Other inputs
+/// (points on the twist) take the Montgomery ladder. Both give the RFC 7748
+/// result: the clamped scalar times the point, as a u-coordinate.
 pub fn x25519_agree(secret: &[u8; 32], peer: &[u8; 32]) -> Result<[u8; 32], CryptoError> {
-    let secret = x25519_dalek::StaticSecret::from(*secret);
-    let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*peer));
-    if !shared.was_contributory() {
+    let shared = match curve25519_dalek::montgomery::MontgomeryPoint(*peer).to_edwards(0) {
+        Some(point) => point.mul_clamped(*secret).to_montgomery().to_bytes(),
+        None => x25519_ladder(secret, peer),
+    };
+    if shared == [0u8; 32] {
         return Err(CryptoError);
     }
-    Ok(shared.to_bytes())
+    Ok(shared)
+}
+
+/// X25519 with the Montgomery ladder (RFC 7748 section 5).
+fn x25519_ladder(secret: &[u8; 32], peer: &[u8; 32]) -> [u8; 32] {
+    let secret = x25519_dalek::StaticSecret::from(*secret);
+    secret
+        .diffie_hellman(&x25519_dalek::PublicKey::from(*peer))
+        .to_bytes()
 }
 
 /// Computes SHA-256 of the concatenation of `parts` with the active backend.
@@ -241,6 +257,25 @@ mod tests {
                 check_public_key(&point.compress().to_bytes()),
                 Err(CryptoError)
             );
+        }
+    }
+
+    #[test]
+    fn x25519_edwards_path_matches_ladder() {
+        // Honest public keys (on the curve) and arbitrary u-coordinates
+        // (about half of them on the twist) give the ladder's output.
+        for index in 0u8..64 {
+            let secret = [index.wrapping_mul(37) ^ 0x5c; 32];
+            let on_curve = x25519_public(&[index; 32]);
+            let mut arbitrary = [index.wrapping_mul(101); 32];
+            arbitrary[31] &= 0x7f;
+            for peer in [on_curve, arbitrary] {
+                let ladder = x25519_ladder(&secret, &peer);
+                match x25519_agree(&secret, &peer) {
+                    Ok(shared) => assert_eq!(shared, ladder, "peer {peer:02x?}"),
+                    Err(CryptoError) => assert_eq!(ladder, [0u8; 32], "peer {peer:02x?}"),
+                }
+            }
         }
     }
 
