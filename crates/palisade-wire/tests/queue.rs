@@ -210,3 +210,137 @@ fn report_fits_bound() {
     };
     assert!(postcard::to_allocvec(&report).unwrap().len() <= REPORT_MAX_LEN);
 }
+
+mod memory_model {
+    use std::collections::VecDeque;
+
+    use palisade_wire::{MemoryStorage, Storage};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Operation {
+        Push(usize, u8),
+        Remove(u64),
+    }
+
+    fn operation() -> impl Strategy<Value = Operation> {
+        prop_oneof![
+            3 => (1usize..120, any::<u8>()).prop_map(|(len, fill)| Operation::Push(len, fill)),
+            1 => (0u64..8).prop_map(Operation::Remove),
+        ]
+    }
+
+    proptest! {
+        /// The byte ring never overlaps records: after any sequence of
+        /// pushes and removals, every stored record reads back as written.
+        #[test]
+        fn ring_matches_model(operations in proptest::collection::vec(operation(), 1..200)) {
+            let mut storage = MemoryStorage::<512, 8>::new();
+            let mut model: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+            let mut next = 0u64;
+            for operation in operations {
+                match operation {
+                    Operation::Push(len, fill) => {
+                        let record = vec![fill.wrapping_add(next as u8); len];
+                        if storage.can_fit(len) {
+                            storage.push_back(next, &record).unwrap();
+                            model.push_back((next, record));
+                            next += 1;
+                        } else {
+                            prop_assert!(storage.push_back(next, &record).is_err());
+                        }
+                    }
+                    Operation::Remove(behind) => {
+                        let through = next.saturating_sub(behind);
+                        let removed = storage.remove_through(through).unwrap();
+                        let before = model.len();
+                        model.retain(|(sequence, _)| *sequence > through);
+                        prop_assert_eq!(removed, before - model.len());
+                    }
+                }
+                prop_assert_eq!(storage.len(), model.len());
+                for (index, (sequence, record)) in model.iter().enumerate() {
+                    prop_assert_eq!(storage.get(index), Some((*sequence, record.as_slice())));
+                }
+                if model.is_empty() {
+                    prop_assert!(storage.can_fit(512));
+                }
+            }
+        }
+    }
+}
+
+mod accounting {
+    use palisade_schema::{Event, EventBody, EventsDropped, samples};
+    use palisade_wire::{MemoryStorage, OverflowPolicy, Queue};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Operation {
+        Push(usize),
+        /// Acknowledge the first `n` waiting records.
+        Ack(usize),
+    }
+
+    fn operation() -> impl Strategy<Value = Operation> {
+        prop_oneof![
+            4 => (0usize..64).prop_map(Operation::Push),
+            1 => (0usize..6).prop_map(Operation::Ack),
+        ]
+    }
+
+    /// Splits the waiting records into (data records, drops counted in reports).
+    fn waiting(queue: &Queue<MemoryStorage<1024, 6>>) -> (u64, u64) {
+        let mut data = 0;
+        let mut reported = 0;
+        for (_, bytes) in queue.iter() {
+            match palisade_schema::from_bytes::<Event<'_>>(bytes)
+                .unwrap()
+                .body
+            {
+                EventBody::EventsDropped(EventsDropped { count, .. }) => reported += count,
+                _ => data += 1,
+            }
+        }
+        (data, reported)
+    }
+
+    proptest! {
+        /// Every pushed event is waiting, acknowledged or dropped, and every
+        /// drop is in a report (waiting or acknowledged) or pending.
+        #[test]
+        fn every_drop_is_counted(
+            operations in proptest::collection::vec(operation(), 1..150),
+            drop_oldest in any::<bool>(),
+        ) {
+            let events: Vec<Event<'static>> = samples::mixed_batch().collect();
+            let policy = if drop_oldest { OverflowPolicy::DropOldest } else { OverflowPolicy::DropNewest };
+            let mut queue = Queue::new(MemoryStorage::<1024, 6>::new(), policy);
+            let mut pushed = 0u64;
+            let mut acked_data = 0u64;
+            let mut acked_reported = 0u64;
+            for operation in operations {
+                match operation {
+                    Operation::Push(index) => {
+                        queue.push(&events[index]).unwrap();
+                        pushed += 1;
+                    }
+                    Operation::Ack(count) => {
+                        let Some((through, _)) = queue.iter().take(count).last() else { continue };
+                        for (sequence, bytes) in queue.iter().filter(|(sequence, _)| *sequence <= through) {
+                            match palisade_schema::from_bytes::<Event<'_>>(bytes).unwrap().body {
+                                EventBody::EventsDropped(EventsDropped { count, .. }) => acked_reported += count,
+                                _ => acked_data += 1,
+                            }
+                            prop_assert!(sequence <= through);
+                        }
+                        queue.ack(through).unwrap();
+                    }
+                }
+                let (data, reported) = waiting(&queue);
+                prop_assert_eq!(data + acked_data + queue.dropped_total(), pushed);
+                prop_assert_eq!(reported + queue.pending_drops() + acked_reported, queue.dropped_total());
+            }
+        }
+    }
+}
