@@ -175,8 +175,8 @@ impl<const SLOTS: usize, const SLOT_BYTES: usize> Aggregator<SLOTS, SLOT_BYTES> 
                     (index, Admission::StoredAfterFlush)
                 }
                 Overflow::DropNew => {
-                    self.lost += 1;
-                    self.lost_total += 1;
+                    self.lost = self.lost.saturating_add(1);
+                    self.lost_total = self.lost_total.saturating_add(1);
                     self.lost_header = event.header;
                     return Admission::Dropped;
                 }

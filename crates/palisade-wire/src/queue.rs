@@ -243,7 +243,7 @@ impl<S: Storage> Queue<S> {
         self.storage
             .push_back(sequence, record)
             .map_err(QueueError::Storage)?;
-        self.next_sequence += 1;
+        self.next_sequence = self.next_sequence.saturating_add(1);
         Ok(if dropped > 0 {
             Pushed::StoredAfterDrop { sequence, dropped }
         } else {
@@ -253,10 +253,10 @@ impl<S: Storage> Queue<S> {
 
     /// Counts `count` dropped events, the last with header `header`.
     fn count_drops(&mut self, count: u64, header: &Header) -> Result<(), QueueError<S::Error>> {
-        self.dropped_total += count;
+        self.dropped_total = self.dropped_total.saturating_add(count);
         let state = self.storage.drop_state();
         let next = DropState {
-            pending: state.pending + count,
+            pending: state.pending.saturating_add(count),
             last_header: *header,
         };
         if self.storage.report().is_some() {
@@ -280,7 +280,7 @@ impl<S: Storage> Queue<S> {
         self.storage
             .save_drops(ReportChange::Set(sequence, &buffer[..len]), cleared)
             .map_err(QueueError::Storage)?;
-        self.next_sequence += 1;
+        self.next_sequence = self.next_sequence.saturating_add(1);
         Ok(())
     }
 

@@ -410,3 +410,24 @@ fn for_each_event_reports_first_bad_event() {
     assert_eq!(from_iterator[1], Err(error));
     assert!(matches!(error, FrameError::Event { index: 1, .. }));
 }
+
+#[test]
+fn sealed_cobs_round_trip() {
+    let events: Vec<Event<'static>> = samples::mixed_batch().take(10).collect();
+    let mut buffer = vec![0u8; palisade_wire::cobs::max_encoded_len(4096)];
+    let mut encoder =
+        FrameEncoder::new(&mut buffer, 4096, Protection::Sealed, Framing::Cobs).unwrap();
+    for event in &events {
+        encoder.push(event).unwrap();
+    }
+    let wire = encoder
+        .finish_sealed(11, &mut TestSealer::new())
+        .unwrap()
+        .to_vec();
+    let mut message = wire.clone();
+    let len = palisade_wire::cobs::decode_in_place(&mut message).unwrap();
+    let mut opener = FrameOpener::new(TestOpener::new());
+    let frame = opener.open(&mut message[..len]).unwrap();
+    let decoded: Vec<Event<'_>> = frame.events().map(Result::unwrap).collect();
+    assert_eq!(decoded, events);
+}

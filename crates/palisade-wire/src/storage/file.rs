@@ -172,7 +172,7 @@ impl FileStorage {
     fn apply_record(&mut self, sequence: u64, record: Vec<u8>) {
         self.live_bytes += record.len();
         self.records.push_back((sequence, record));
-        self.next_sequence = self.next_sequence.max(sequence + 1);
+        self.next_sequence = self.next_sequence.max(sequence.saturating_add(1));
     }
 
     fn apply_remove(&mut self, sequence: u64) -> usize {
@@ -196,7 +196,7 @@ impl FileStorage {
         match postcard::from_bytes::<Saved<'_>>(body) {
             Ok((report, pending, last_header)) => {
                 if let Some((sequence, _)) = report {
-                    self.next_sequence = self.next_sequence.max(sequence + 1);
+                    self.next_sequence = self.next_sequence.max(sequence.saturating_add(1));
                 }
                 self.report = report.map(|(sequence, bytes)| (sequence, bytes.to_vec()));
                 self.drops = DropState {
@@ -392,7 +392,7 @@ impl Storage for FileStorage {
             ReportChange::Clear => self.report = None,
             ReportChange::Set(sequence, bytes) => {
                 self.report = Some((sequence, bytes.to_vec()));
-                self.next_sequence = self.next_sequence.max(sequence + 1);
+                self.next_sequence = self.next_sequence.max(sequence.saturating_add(1));
             }
         }
         self.drops = state;

@@ -154,7 +154,7 @@ impl<const BYTES: usize, const RECORDS: usize> Storage for MemoryStorage<BYTES, 
             len: record.len(),
         };
         self.count += 1;
-        self.next_sequence = self.next_sequence.max(sequence + 1);
+        self.next_sequence = self.next_sequence.max(sequence.saturating_add(1));
         Ok(())
     }
 
@@ -210,7 +210,7 @@ impl<const BYTES: usize, const RECORDS: usize> Storage for MemoryStorage<BYTES, 
                 self.report[..bytes.len()].copy_from_slice(bytes);
                 self.report_len = bytes.len();
                 self.report_sequence = Some(sequence);
-                self.next_sequence = self.next_sequence.max(sequence + 1);
+                self.next_sequence = self.next_sequence.max(sequence.saturating_add(1));
             }
         }
         self.drops = state;
