@@ -130,7 +130,11 @@ impl SafetyInterlock for Pump {
 
 impl CommandHandler for Pump {
     fn execute(&mut self, command: &VerifiedCommand) -> Execution {
-        println!("device: executing {} (command {})", command.action.name(), command.command_id);
+        println!(
+            "device: executing {} (command {})",
+            command.action.name(),
+            command.command_id
+        );
         Execution::Executed
     }
 }
@@ -167,7 +171,10 @@ fn run_device(uart: UartEnd) -> Result<(), String> {
     agent
         .connect(&mut link, &clock, &mut FixedRng::new(&[0x21; 64]))
         .map_err(|e| format!("handshake failed: {e}"))?;
-    println!("device: session {:02x?}", agent.session_id().unwrap_or_default());
+    println!(
+        "device: session {:02x?}",
+        agent.session_id().unwrap_or_default()
+    );
 
     let mut pump = Pump;
     let interlock = Pump;
@@ -246,7 +253,11 @@ fn run_gateway(uart: UartEnd) -> Result<Vec<PeerRecord>, String> {
 fn check(records: &[PeerRecord]) -> Result<(), String> {
     let mut events = Vec::new();
     for record in records {
-        events.push(record.event().map_err(|e| format!("event does not decode: {e}"))?);
+        events.push(
+            record
+                .event()
+                .map_err(|e| format!("event does not decode: {e}"))?,
+        );
     }
     events.sort_by_key(|event| event.header.sequence);
     for (index, kind) in SCRIPT.iter().enumerate() {
@@ -273,7 +284,9 @@ fn check(records: &[PeerRecord]) -> Result<(), String> {
             println!("gateway: command {COMMAND_ID} acknowledged as executed");
             Ok(())
         }
-        other => Err(format!("expected the command's acknowledgement, got {other:?}")),
+        other => Err(format!(
+            "expected the command's acknowledgement, got {other:?}"
+        )),
     }
 }
 
@@ -281,7 +294,9 @@ fn main() -> ExitCode {
     let (device_end, gateway_end) = uart_pair();
     let device = thread::spawn(move || run_device(device_end));
     let gateway = run_gateway(gateway_end);
-    let device = device.join().unwrap_or_else(|_| Err("device thread panicked".into()));
+    let device = device
+        .join()
+        .unwrap_or_else(|_| Err("device thread panicked".into()));
     let result = device.and(gateway).and_then(|records| check(&records));
     match result {
         Ok(()) => {

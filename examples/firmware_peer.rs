@@ -63,7 +63,11 @@ fn expected_events() -> Vec<Vec<u8>> {
     }
     for (index, kind) in SCRIPT.iter().enumerate() {
         events.push(Event {
-            header: header(events.len() as u64, 1_000 + 100 * index as u64, Severity::Medium),
+            header: header(
+                events.len() as u64,
+                1_000 + 100 * index as u64,
+                Severity::Medium,
+            ),
             body: samples::body(*kind),
         });
     }
@@ -75,10 +79,7 @@ fn expected_events() -> Vec<Vec<u8>> {
             reason: None,
         }),
     });
-    events
-        .iter()
-        .map(|event| postcard_bytes(event))
-        .collect()
+    events.iter().map(|event| postcard_bytes(event)).collect()
 }
 
 fn postcard_bytes(event: &Event<'_>) -> Vec<u8> {
@@ -96,9 +97,7 @@ fn run(port_file: &str) -> Result<(), String> {
     std::fs::write(port_file, address.port().to_string())
         .map_err(|e| format!("writing {port_file} failed: {e}"))?;
     eprintln!("firmware_peer: listening on {address}");
-    listener
-        .set_nonblocking(false)
-        .map_err(|e| e.to_string())?;
+    listener.set_nonblocking(false).map_err(|e| e.to_string())?;
     let (stream, qemu) = accept_within(&listener, Duration::from_secs(60))?;
     eprintln!("firmware_peer: QEMU connected from {qemu}");
     let io = TcpIo::new(stream, Duration::from_secs(5)).map_err(|e| e.to_string())?;
@@ -123,7 +122,10 @@ fn run(port_file: &str) -> Result<(), String> {
     let mut records: Vec<PeerRecord> = Vec::new();
     let script_len = expected.len() - 1;
     while records.len() < script_len {
-        if let Some(record) = peer.receive(&mut link).map_err(|e| format!("receive failed: {e}"))? {
+        if let Some(record) = peer
+            .receive(&mut link)
+            .map_err(|e| format!("receive failed: {e}"))?
+        {
             records.push(record);
         }
     }
@@ -143,7 +145,10 @@ fn run(port_file: &str) -> Result<(), String> {
     peer.send_command(&mut link, &signed[..len])
         .map_err(|e| format!("sending the command failed: {e}"))?;
     while records.len() < expected.len() {
-        if let Some(record) = peer.receive(&mut link).map_err(|e| format!("receive failed: {e}"))? {
+        if let Some(record) = peer
+            .receive(&mut link)
+            .map_err(|e| format!("receive failed: {e}"))?
+        {
             records.push(record);
         }
     }
@@ -180,14 +185,19 @@ fn check(records: &[PeerRecord], expected: &[Vec<u8>]) -> Result<(), String> {
             return Err(format!("record {index}: boot {} instead of 1", record.boot));
         }
         if record.seq != index as u64 {
-            return Err(format!("record {index}: queue sequence {} instead of {index}", record.seq));
+            return Err(format!(
+                "record {index}: queue sequence {} instead of {index}",
+                record.seq
+            ));
         }
         let event = record
             .event()
             .map_err(|e| format!("record {index} does not decode: {e}"))?;
         let sequence = event.header.sequence as usize;
         let Some(want) = expected.get(sequence) else {
-            return Err(format!("record {index}: unexpected event sequence {sequence}"));
+            return Err(format!(
+                "record {index}: unexpected event sequence {sequence}"
+            ));
         };
         if record.bytes != *want {
             return Err(format!(

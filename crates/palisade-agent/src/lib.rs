@@ -1,7 +1,105 @@
 //! The Palisade device agent: what runs on a medical device to watch it and
 //! report to a gateway.
 //!
-//! # Layers
+//! # Device core
+//!
+//! [`Agent`] is the part every device links, firmware or Linux, with no
+//! heap. Events flow one way and commands the other:
+//!
+//! ```text
+//! EventSource / SnapshotSource / heartbeat
+//!   -> header (sequence, boot counter, uptime, wall clock)
+//!   -> Aggregator (palisade-wire; merges repeats within a window)
+//!   -> Queue (palisade-wire store-and-forward; drops counted, never silent)
+//!   -> Sender (palisade-transport; retransmission, credit)
+//!   -> sealed frames under the session keys of the palisade-credential handshake
+//!   -> Link (COBS on a UART, length-prefixed on TCP)
+//! gateway -> signed command -> CommandVerifier -> SafetyInterlock -> CommandHandler
+//!         <- command_acknowledged / command_rejected events
+//! ```
+//!
+//! [`link`] documents the session protocol on the link, [`command`] the
+//! command path and [`persist`] the power-loss-safe state (boot counter,
+//! last command counter, last-known-good time, revocation list number).
+//! The `peer` module (with the `std` feature) is the gateway side of the
+//! same protocol.
+//!
+//! Memory: the agent holds two frame buffers of [`FRAME_BUFFER_LEN`] bytes,
+//! the queue storage and the aggregator slots chosen by its type
+//! parameters, up to [`MAX_DEFERRED_COMMANDS`] deferred commands and
+//! [`SENDER_WINDOW`] records in flight. [`Agent::new`] fails only when the
+//! persistent state cannot be read or written; [`Agent::connect`] fails on
+//! a handshake that does not complete, and [`Agent::poll`] only on a link
+//! error, after which it drops the session and keeps every unacknowledged
+//! record for the next one.
+//!
+//! ```
+//! use palisade_agent::clock::ManualClock;
+//! use palisade_agent::command::{CommandHandler, Execution, Safety, SafetyInterlock};
+//! use palisade_agent::persist::{MemoryFlash, STORE_LEN, SlotStore};
+//! use palisade_agent::{Agent, AgentConfig, Device, NoSnapshots, PollStatus};
+//! use palisade_credential::handshake::DeviceIdentity;
+//! use palisade_credential::testkit::Fixture;
+//! use palisade_credential::{CommandAction, DeviceId, SoftwareSigner, VerifiedCommand};
+//! use palisade_schema::{EventKind, Severity, samples};
+//! use palisade_wire::MemoryStorage;
+//!
+//! /// A link with no gateway behind it.
+//! struct Unplugged;
+//! impl palisade_agent::link::Link for Unplugged {
+//!     type Error = core::convert::Infallible;
+//!     fn send(&mut self, _: &[u8]) -> Result<(), Self::Error> { Ok(()) }
+//!     fn recv(&mut self, _: &mut [u8]) -> Result<Option<usize>, Self::Error> { Ok(None) }
+//! }
+//!
+//! struct Pump;
+//! impl SafetyInterlock for Pump {
+//!     fn check(&self, _: &CommandAction) -> Safety { Safety::Unsafe("infusion running") }
+//! }
+//! impl CommandHandler for Pump {
+//!     fn execute(&mut self, _: &VerifiedCommand) -> Execution { Execution::Executed }
+//! }
+//!
+//! let fixture = Fixture::new(); // public test keys: never on a device
+//! let identity = DeviceIdentity {
+//!     intermediate: &fixture.intermediate,
+//!     credential: &fixture.device,
+//!     signer: &fixture.device_signer,
+//! };
+//! let state = SlotStore::new(MemoryFlash::<STORE_LEN>::new())?;
+//! let mut agent: Agent<'_, MemoryStorage<4096, 32>, _, SoftwareSigner, 4, 256> = Agent::new(
+//!     AgentConfig::default(),
+//!     identity,
+//!     fixture.roots(),
+//!     DeviceId(fixture.device_id),
+//!     MemoryStorage::new(),
+//!     state,
+//! )?;
+//! assert_eq!(agent.state().boot_counter, 1);
+//!
+//! // Without a session, events wait in the queue.
+//! let clock = ManualClock::new(5_000);
+//! agent.record(&clock, Severity::High, &samples::body(EventKind::Login));
+//! let (mut pump, interlock) = (Pump, Pump);
+//! let mut device = Device {
+//!     sources: &mut [],
+//!     snapshots: &mut NoSnapshots,
+//!     handler: &mut pump,
+//!     interlock: &interlock,
+//! };
+//! assert_eq!(agent.poll(&mut Unplugged, &clock, &mut device)?, PollStatus::Offline);
+//! // The login waits in the aggregator for repeats (10 s by default).
+//! assert_eq!(agent.counters().recorded, 1);
+//! assert_eq!(agent.counters().sent, 0);
+//!
+//! // Ten seconds later it moves into the queue, still waiting for a session.
+//! clock.advance(10_000);
+//! agent.poll(&mut Unplugged, &clock, &mut device)?;
+//! assert_eq!(agent.queued(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Linux collectors
 //!
 //! The crate is `#![no_std]`. With the `linux` feature (which enables `std`)
 //! it adds [`linux`], the collectors that read a Linux device's own state:

@@ -325,9 +325,7 @@ where
                 .unwrap_or(rest.len().min(254));
             let code = [run as u8 + 1];
             self.io.write_all(&code).map_err(CobsLinkError::Io)?;
-            self.io
-                .write_all(&rest[..run])
-                .map_err(CobsLinkError::Io)?;
+            self.io.write_all(&rest[..run]).map_err(CobsLinkError::Io)?;
             if run == 254 && run < rest.len() {
                 // A full block implies no zero; the next block starts here.
                 rest = &rest[run..];

@@ -202,7 +202,6 @@ fn hot_path_allocates_nothing() {
         EventKind::ProcessStarted,
     ];
     let bodies: Vec<_> = kinds.iter().map(|kind| samples::body(*kind)).collect();
-    let mut counter = 1;
     for round in 0..3 {
         clock.advance(1_000);
         let (status, allocations) = allocations_in(|| {
@@ -225,11 +224,10 @@ fn hot_path_allocates_nothing() {
             action: CommandAction::RequestInventory,
             target: DeviceId(fixture.device_id),
             command_id: 100 + round,
-            counter,
+            counter: round + 1,
             not_after: FIXTURE_NOW + 60,
             signer_credential: &fixture.gateway,
         };
-        counter += 1;
         let mut signed = [0u8; MAX_COMMAND_LEN];
         let len = command
             .sign(&fixture.gateway_signer, &mut signed)

@@ -19,8 +19,7 @@ use palisade_agent::{
 use palisade_credential::handshake::DeviceIdentity;
 use palisade_credential::testkit::{FIXTURE_NOW, FixedRng, Fixture};
 use palisade_credential::{
-    Signer,
-    Command, CommandAction, DeviceId, GatewayIdentity, MAX_COMMAND_LEN, SoftwareSigner,
+    Command, CommandAction, DeviceId, GatewayIdentity, MAX_COMMAND_LEN, Signer, SoftwareSigner,
     VerifiedCommand,
 };
 use palisade_schema::{
@@ -28,7 +27,8 @@ use palisade_schema::{
 };
 use palisade_wire::{MemoryStorage, Overflow};
 
-type TestAgent<'a> = Agent<'a, MemoryStorage<8192, 64>, &'a mut MemoryState, SoftwareSigner, 4, 512>;
+type TestAgent<'a> =
+    Agent<'a, MemoryStorage<8192, 64>, &'a mut MemoryState, SoftwareSigner, 4, 512>;
 
 const DEVICE_RNG: [u8; 64] = [0x11; 64];
 const GATEWAY_RNG: [u8; 64] = [0x22; 64];
@@ -45,7 +45,11 @@ fn config() -> AgentConfig {
     }
 }
 
-fn new_agent<'a>(fixture: &'a Fixture, state: &'a mut MemoryState, config: AgentConfig) -> TestAgent<'a> {
+fn new_agent<'a>(
+    fixture: &'a Fixture,
+    state: &'a mut MemoryState,
+    config: AgentConfig,
+) -> TestAgent<'a> {
     let identity = DeviceIdentity {
         intermediate: &fixture.intermediate,
         credential: &fixture.device,
@@ -146,12 +150,17 @@ fn sign(fixture: &Fixture, action: CommandAction, command_id: u64, counter: u64)
         signer_credential: &fixture.gateway,
     };
     let mut out = [0u8; MAX_COMMAND_LEN];
-    let len = command.sign(&fixture.gateway_signer, &mut out).expect("command signs");
+    let len = command
+        .sign(&fixture.gateway_signer, &mut out)
+        .expect("command signs");
     out[..len].to_vec()
 }
 
 fn kinds(records: &[PeerRecord]) -> Vec<EventKind> {
-    records.iter().map(|r| r.event().expect("event decodes").kind()).collect()
+    records
+        .iter()
+        .map(|r| r.event().expect("event decodes").kind())
+        .collect()
 }
 
 /// Polls until `done` or the bounded number of polls runs out.
@@ -308,9 +317,11 @@ fn commands_executed_deferred_and_rejected() {
     let mut rejections = Vec::new();
     for record in &records {
         match record.event().expect("decodes").body {
-            EventBody::CommandAcknowledged(ack) => {
-                acknowledgements.push((ack.command_id, ack.outcome, ack.reason.map(|r| r.as_str().to_owned())))
-            }
+            EventBody::CommandAcknowledged(ack) => acknowledgements.push((
+                ack.command_id,
+                ack.outcome,
+                ack.reason.map(|r| r.as_str().to_owned()),
+            )),
             EventBody::CommandRejected(rejected) => {
                 rejections.push((rejected.command_id, rejected.reason))
             }
@@ -321,14 +332,26 @@ fn commands_executed_deferred_and_rejected() {
         acknowledgements,
         [
             (1, CommandOutcome::Executed, None),
-            (2, CommandOutcome::Deferred, Some("infusion running".to_owned())),
-            (3, CommandOutcome::Rejected, Some("no secure element".to_owned())),
+            (
+                2,
+                CommandOutcome::Deferred,
+                Some("infusion running".to_owned())
+            ),
+            (
+                3,
+                CommandOutcome::Rejected,
+                Some("no secure element".to_owned())
+            ),
             (
                 1,
                 CommandOutcome::Rejected,
                 Some("counter is not above the last accepted command".to_owned())
             ),
-            (5, CommandOutcome::Rejected, Some("signature does not verify".to_owned())),
+            (
+                5,
+                CommandOutcome::Rejected,
+                Some("signature does not verify".to_owned())
+            ),
             (2, CommandOutcome::Executed, None),
         ]
     );
@@ -350,7 +373,7 @@ fn deferred_command_expires() {
     let mut agent = new_agent(&fixture, &mut state, config());
     let (mut device_link, peer_link) = ChannelLink::pair(Duration::from_millis(20));
     let commands = vec![sign(&fixture, CommandAction::GracefulShutdown, 9, 1)];
-    let peer = spawn_peer(peer_link, commands, |records| records.len() >= 1);
+    let peer = spawn_peer(peer_link, commands, |records| !records.is_empty());
     let clock = ManualClock::new(0);
     agent
         .connect(&mut device_link, &clock, &mut FixedRng::new(&DEVICE_RNG))
@@ -443,7 +466,10 @@ fn gateway_with_untrusted_credential_is_rejected() {
     // Pin only the device maker's root: the gateway's operator root is unknown.
     let mut roots = palisade_credential::TrustStore::new();
     roots
-        .pin(palisade_credential::TrustAnchor::ed25519(fixture.root_signer.public_key()).expect("key"))
+        .pin(
+            palisade_credential::TrustAnchor::ed25519(fixture.root_signer.public_key())
+                .expect("key"),
+        )
         .expect("fits");
     let identity = DeviceIdentity {
         intermediate: &fixture.intermediate,
@@ -468,14 +494,21 @@ fn gateway_with_untrusted_credential_is_rejected() {
         };
         let mut peer = GatewayPeer::new(identity, fixture.verifier(), 20);
         // The device never sends message 3, so the peer times out.
-        peer.accept(&mut peer_link, &mut FixedRng::new(&GATEWAY_RNG), FIXTURE_NOW)
-            .is_err()
+        peer.accept(
+            &mut peer_link,
+            &mut FixedRng::new(&GATEWAY_RNG),
+            FIXTURE_NOW,
+        )
+        .is_err()
     });
     let clock = ManualClock::new(0);
     let error = agent
         .connect(&mut device_link, &clock, &mut FixedRng::new(&DEVICE_RNG))
         .expect_err("gateway credential is not trusted");
-    assert!(matches!(error, palisade_agent::AgentError::Handshake(_)), "{error}");
+    assert!(
+        matches!(error, palisade_agent::AgentError::Handshake(_)),
+        "{error}"
+    );
     assert!(peer.join().expect("peer thread"));
     assert!(!agent.is_online());
     assert_eq!(agent.counters().handshake_failures, 1);
@@ -538,7 +571,9 @@ fn heartbeat_and_snapshots_follow_intervals() {
         };
         // Uptime 0, 500, ..., 20000 ms: 41 polls.
         for _ in 0..=40 {
-            agent.poll(&mut link, &clock, &mut device).expect("offline poll");
+            agent
+                .poll(&mut link, &clock, &mut device)
+                .expect("offline poll");
             clock.advance(500);
         }
     }
