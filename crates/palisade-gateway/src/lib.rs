@@ -89,4 +89,5 @@ pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod response;
+pub mod server;
 pub mod sink;

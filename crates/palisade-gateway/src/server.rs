@@ -1,0 +1,942 @@
+//! The admission side: a TCP listener for device links, the handshake with
+//! chain, revocation and proof-of-possession checks, and one session task per
+//! admitted device.
+//!
+//! Every connection passes, in order: the per-source admission rate limit
+//! ([`AdmissionLimiter`]), handshake message 1 (decoded, nonce checked
+//! against a replay cache), the device chain (pinned maker roots, validity,
+//! the installed revocation lists), message 2, message 3 (proof of
+//! possession), and [`GatewayCore::admit`] (the inventory refuses revoked
+//! devices). Each handshake step must finish within
+//! [`ServerConfig::step_timeout`]. A refused device is told with a
+//! rejection message and reported through [`GatewayCore::reject_admission`]
+//! as `unknown_device` (chain from a root the gateway does not pin),
+//! `credential_rejected` (any other chain, validity or possession failure)
+//! or `protocol_violation` (a malformed, stalled or out-of-order handshake).
+//!
+//! An admitted session reads DATA and DATA_BATCH messages, hands the records
+//! that are ready to [`GatewayCore::receive`] (at most
+//! [`ServerConfig::max_batch_records`] at a time) and acknowledges them only
+//! after that call returned `Ok`, so an event that was not committed is
+//! sent again by the device. Response commands from the core, and commands
+//! queued through [`ServerHandle::send_command`], are signed with the
+//! gateway's credential and key and sent as application messages; the
+//! device's acknowledgements come back as events in later batches.
+//!
+//! [`ServerHandle::shutdown`] stops admitting, closes every session after
+//! its current batch and waits a bounded time for the session tasks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use palisade_credential::handshake::{GatewayHandshake, GatewayIdentity, MAX_MSG2_LEN};
+use palisade_credential::{
+    COMMAND_VERSION, ChainVerifier, Command, Credential, MAX_COMMAND_LEN, OsRng, RejectReason,
+    ReplayCache, RevocationList, SoftwareSigner, VerificationTime,
+};
+use palisade_schema::{
+    CommandAction, CredentialRejectReason, CredentialRejected, DeviceId, Event, EventBody, Header,
+    HitCount, ProtocolViolation, ProtocolViolationReason, Severity, SocketAddress, UnknownDevice,
+    WallClock,
+};
+use palisade_transport::WINDOW;
+use palisade_transport::link::{LinkConfig, LinkError};
+use palisade_transport::message::{DataHeader, Message};
+use palisade_transport::reliable::{Receiver, Verdict};
+use palisade_transport::session::{FrameReader, FrameWriter, MAX_TRANSPORT_FRAME_LEN};
+use palisade_transport::tokio_link::TokioLink;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::admission_limit::AdmissionLimiter;
+use crate::inventory::{Admission, AdmissionOutcome};
+use crate::metrics::{AdmissionRejection, DropReason};
+use crate::pipeline::GatewayCore;
+
+/// Application message kind of handshake message 1 (device to gateway).
+pub const KIND_HANDSHAKE_MSG1: u8 = 0x80;
+/// Application message kind of handshake message 2 (gateway to device).
+pub const KIND_HANDSHAKE_MSG2: u8 = 0x81;
+/// Application message kind of handshake message 3 (device to gateway).
+pub const KIND_HANDSHAKE_MSG3: u8 = 0x82;
+/// Application message kind of a handshake rejection (one byte: the
+/// credential crate's reject code).
+pub const KIND_HANDSHAKE_REJECTED: u8 = 0x83;
+/// Application message kind of a signed command (gateway to device).
+pub const KIND_COMMAND: u8 = 0x90;
+/// Handshake nonces remembered to refuse a replayed message 1.
+pub const REPLAY_CACHE_LEN: usize = 1024;
+/// Commands waiting for one session before [`ServerHandle::send_command`]
+/// reports the session as busy.
+pub const COMMAND_QUEUE_LEN: usize = 32;
+/// Source addresses the admission limiter tracks at once.
+pub const MAX_TRACKED_SOURCES: usize = 4096;
+
+/// The shared gateway core: the server and its caller lock it for each call.
+pub type SharedCore = Arc<Mutex<GatewayCore>>;
+
+/// Names shown in the inventory for a (vendor id, model id) pair from a
+/// device credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelName {
+    /// Vendor name.
+    pub vendor: String,
+    /// Model name.
+    pub model: String,
+}
+
+/// Settings and trust material of the admission side.
+pub struct ServerConfig {
+    /// Verifier pinned to the device makers' roots.
+    pub verifier: ChainVerifier,
+    /// Revocation lists already verified with
+    /// [`RevocationList::decode_and_verify`].
+    pub revocations: Vec<RevocationList>,
+    /// The gateway's encoded credential (issued by the operator root, with
+    /// the sign-commands key usage).
+    pub gateway_credential: Vec<u8>,
+    /// The gateway's private key.
+    pub gateway_signer: SoftwareSigner,
+    /// Longest wait for each handshake message.
+    pub step_timeout: Duration,
+    /// A session without any frame for this long is closed.
+    pub idle_timeout: Duration,
+    /// Records handed to one [`GatewayCore::receive`] call at most.
+    pub max_batch_records: usize,
+    /// Admissions per source address and minute.
+    pub admissions_per_source_per_minute: u32,
+    /// Inventory names per (vendor id, model id).
+    pub models: HashMap<(u32, u32), ModelName>,
+    /// Validity of signed commands, in seconds.
+    pub command_validity_secs: u64,
+}
+
+impl core::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("revocations", &self.revocations.len())
+            .field("step_timeout", &self.step_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_batch_records", &self.max_batch_records)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of the admission side, beyond those in [`crate::metrics`].
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Connections accepted on the socket.
+    pub connections: AtomicU64,
+    /// Devices admitted.
+    pub admitted: AtomicU64,
+    /// Connections refused (rate limit, handshake, revoked).
+    pub refused: AtomicU64,
+    /// Signed commands sent to devices.
+    pub commands_sent: AtomicU64,
+    /// Records acknowledged after commit.
+    pub records_acknowledged: AtomicU64,
+    /// Records dropped because they did not decode.
+    pub records_undecodable: AtomicU64,
+}
+
+/// Error of [`ServerHandle::send_command`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendCommandError {
+    /// No session of that device is open.
+    #[error("device {0} has no open session; wait for it to connect and retry")]
+    NotConnected(DeviceId),
+    /// The session's command queue is full.
+    #[error(
+        "the command queue of device {0} is full ({COMMAND_QUEUE_LEN} commands); retry later"
+    )]
+    Busy(DeviceId),
+}
+
+enum Outgoing {
+    /// Signed bytes, sent as they are.
+    Raw(Vec<u8>),
+}
+
+struct Shared {
+    core: SharedCore,
+    config: ServerConfig,
+    verifier: Mutex<ChainVerifier>,
+    replay: Mutex<ReplayCache<REPLAY_CACHE_LEN>>,
+    limiter: Mutex<AdmissionLimiter>,
+    sessions: Mutex<HashMap<DeviceId, mpsc::Sender<Outgoing>>>,
+    stats: ServerStats,
+    gateway_sequence: AtomicU64,
+    started: Instant,
+}
+
+/// A running admission server.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl core::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the server on `listener`; the returned handle stops it.
+pub fn spawn(listener: TcpListener, core: SharedCore, config: ServerConfig) -> ServerHandle {
+    let local_addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let shared = Arc::new(Shared {
+        verifier: Mutex::new(config.verifier.clone()),
+        limiter: Mutex::new(AdmissionLimiter::new(
+            config.admissions_per_source_per_minute,
+            MAX_TRACKED_SOURCES,
+        )),
+        core,
+        config,
+        replay: Mutex::new(ReplayCache::new()),
+        sessions: Mutex::new(HashMap::new()),
+        stats: ServerStats::default(),
+        gateway_sequence: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    let (shutdown, stop) = watch::channel(false);
+    tracing::info!(address = %local_addr, "admission listener started");
+    let task = tokio::spawn(accept_loop(listener, shared.clone(), stop));
+    ServerHandle {
+        shared,
+        local_addr,
+        shutdown,
+        task,
+    }
+}
+
+impl ServerHandle {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Counters of the admission side.
+    pub fn stats(&self) -> &ServerStats {
+        &self.shared.stats
+    }
+
+    /// Devices with an open session.
+    pub fn connected(&self) -> Vec<DeviceId> {
+        lock(&self.shared.sessions).keys().copied().collect()
+    }
+
+    /// Queues signed command bytes for the session of `device`. The gateway
+    /// does not check them: the device verifies every command it receives.
+    pub fn send_command(&self, device: DeviceId, signed: Vec<u8>) -> Result<(), SendCommandError> {
+        let sessions = lock(&self.shared.sessions);
+        let sender = sessions
+            .get(&device)
+            .ok_or(SendCommandError::NotConnected(device))?;
+        sender
+            .try_send(Outgoing::Raw(signed))
+            .map_err(|_| SendCommandError::Busy(device))
+    }
+
+    /// Signs a command for `device` with the gateway's key, records it in
+    /// the audit table and queues it. Returns the signed bytes.
+    pub fn issue_command(
+        &self,
+        device: DeviceId,
+        action: CommandAction,
+    ) -> Result<Vec<u8>, IssueError> {
+        let now_ms = now_unix_ms();
+        let request = lock(&self.shared.core)
+            .responder()
+            .issue_manual(device, action, now_ms)
+            .map_err(|error| IssueError::Storage(error.to_string()))?;
+        let signed = sign_command(
+            &self.shared.config,
+            device,
+            request.command_id,
+            action,
+            request.not_after_unix_secs,
+        )
+        .map_err(IssueError::Sign)?;
+        self.send_command(device, signed.clone())?;
+        self.shared
+            .stats
+            .commands_sent
+            .fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.core).metrics().command();
+        Ok(signed)
+    }
+
+    /// Stops admitting, closes every session after its current batch, and
+    /// waits at most `grace` for the session tasks to end.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        match tokio::time::timeout(grace, self.task).await {
+            Ok(_) => tracing::info!("admission listener stopped"),
+            Err(_) => tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "admission listener did not stop within the grace period; sessions aborted"
+            ),
+        }
+    }
+}
+
+/// Error of [`ServerHandle::issue_command`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The audit table could not record the command.
+    #[error("recording the command in the audit table failed: {0}")]
+    Storage(String),
+    /// The command could not be signed.
+    #[error(transparent)]
+    Sign(SignError),
+    /// The command could not be queued.
+    #[error(transparent)]
+    Send(#[from] SendCommandError),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves data that is still usable for
+    // counting and queueing; keep serving instead of cascading the panic.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// Maps a schema command action to the signed command's action; `None`
+/// for an action this gateway does not know how to sign.
+pub fn credential_action(action: CommandAction) -> Option<palisade_credential::CommandAction> {
+    use palisade_credential::CommandAction as Signed;
+    Some(match action {
+        CommandAction::IsolateNetwork => Signed::IsolateNetwork,
+        CommandAction::ReleaseIsolation => Signed::ReleaseIsolation,
+        CommandAction::GracefulShutdown => Signed::GracefulShutdown,
+        CommandAction::RotateCredential => Signed::RotateCredential,
+        CommandAction::InstallRevocationList => Signed::InstallRevocationList { number: 0 },
+        CommandAction::RequestInventory => Signed::RequestInventory,
+        CommandAction::Custom(code) => Signed::Custom { code, argument: 0 },
+        _ => return None,
+    })
+}
+
+/// Error of signing a command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The action has no signed form in this gateway.
+    #[error("command action {0:?} has no signed form; update the gateway")]
+    Unsupported(CommandAction),
+    /// Signing failed.
+    #[error("signing the command failed: {0}")]
+    Sign(RejectReason),
+}
+
+fn sign_command(
+    config: &ServerConfig,
+    device: DeviceId,
+    command_id: u64,
+    action: CommandAction,
+    not_after: u64,
+) -> Result<Vec<u8>, SignError> {
+    let command = Command {
+        version: COMMAND_VERSION,
+        action: credential_action(action).ok_or(SignError::Unsupported(action))?,
+        target: palisade_credential::DeviceId(device.0),
+        command_id,
+        // Command ids come from the audit table and only grow, so they
+        // serve as the device's monotonic counter.
+        counter: command_id,
+        not_after,
+        signer_credential: &config.gateway_credential,
+    };
+    let mut out = [0u8; MAX_COMMAND_LEN];
+    let len = command
+        .sign(&config.gateway_signer, &mut out)
+        .map_err(SignError::Sign)?;
+    Ok(out[..len].to_vec())
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+                    sessions.spawn(connection(stream, peer, shared.clone(), stop.clone()));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "accepting a device connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+    tracing::info!("admission stopped; closing device sessions");
+    while sessions.join_next().await.is_some() {}
+}
+
+/// Why a handshake ended without a session.
+enum Refusal {
+    /// Reported as an event and, for the admission rules, a finding.
+    Reported(Box<Event<'static>>),
+    /// The peer closed the connection or the server is stopping.
+    Closed,
+}
+
+struct Admitted {
+    device: DeviceId,
+    writer: FrameWriter<palisade_credential::SessionSealer>,
+    reader: FrameReader<palisade_credential::SessionOpener>,
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    if !lock(&shared.limiter).check(peer.ip(), Instant::now()) {
+        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+        lock(&shared.core)
+            .metrics()
+            .rejected_admission(AdmissionRejection::RateLimited);
+        tracing::warn!(%peer, "admission refused: source exceeded its admission rate");
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let step_ms = shared.config.step_timeout.as_millis() as u64;
+    let mut link = TokioLink::new(
+        stream,
+        LinkConfig::stream(MAX_TRANSPORT_FRAME_LEN, step_ms.max(1)),
+    );
+    let admitted = match handshake(&mut link, peer, &shared).await {
+        Ok(admitted) => admitted,
+        Err(Refusal::Closed) => return,
+        Err(Refusal::Reported(event)) => {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            let core = shared.core.clone();
+            let stored = tokio::task::spawn_blocking(move || {
+                lock(&core).reject_admission(&event).map(|f| f.len())
+            })
+            .await;
+            match stored {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::error!(%peer, %error, "storing a refused admission failed"),
+                Err(error) => tracing::error!(%peer, %error, "storing a refused admission panicked"),
+            }
+            return;
+        }
+    };
+    let device = admitted.device;
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE_LEN);
+    lock(&shared.sessions).insert(device, tx);
+    shared.stats.admitted.fetch_add(1, Ordering::Relaxed);
+    let result = session(&mut link, admitted, peer, &shared, rx, stop).await;
+    lock(&shared.sessions).remove(&device);
+    match result {
+        Ok(reason) => tracing::info!(%peer, %device, reason, "device session closed"),
+        Err(error) => tracing::warn!(%peer, %device, %error, "device session failed"),
+    }
+}
+
+fn gateway_header(shared: &Shared, severity: Severity) -> Header {
+    Header {
+        sequence: shared.gateway_sequence.fetch_add(1, Ordering::Relaxed),
+        boot: 0,
+        uptime_ms: shared.started.elapsed().as_millis() as u64,
+        wall_clock: Some(WallClock {
+            unix_ms: now_unix_ms(),
+            synchronized: true,
+        }),
+        severity,
+        hit_count: HitCount::ONE,
+        window_ms: 0,
+    }
+}
+
+fn violation(
+    shared: &Shared,
+    peer: SocketAddr,
+    device: Option<DeviceId>,
+    reason: ProtocolViolationReason,
+) -> Refusal {
+    tracing::warn!(%peer, ?reason, "admission refused: protocol violation");
+    Refusal::Reported(Box::new(Event {
+        header: gateway_header(shared, Severity::Medium),
+        body: EventBody::ProtocolViolation(ProtocolViolation {
+            peer: Some(SocketAddress::from(peer)),
+            device_id: device,
+            reason,
+        }),
+    }))
+}
+
+fn credential_refusal(
+    shared: &Shared,
+    peer: SocketAddr,
+    claimed: Option<(DeviceId, u64)>,
+    reason: &RejectReason,
+) -> Refusal {
+    let header = gateway_header(shared, Severity::High);
+    let mapped = match reason {
+        RejectReason::UnknownRoot { .. } | RejectReason::UnknownIssuer { .. } => {
+            tracing::warn!(%peer, device = ?claimed.map(|c| c.0), %reason, "admission refused: unknown device");
+            return Refusal::Reported(Box::new(Event {
+                header: Header {
+                    severity: Severity::Medium,
+                    ..header
+                },
+                body: EventBody::UnknownDevice(UnknownDevice {
+                    peer: SocketAddress::from(peer),
+                    claimed_device_id: claimed.map(|c| c.0),
+                }),
+            }));
+        }
+        RejectReason::Expired { .. } => CredentialRejectReason::Expired,
+        RejectReason::NotYetValid { .. } | RejectReason::OutsideIssuerWindow { .. } => {
+            CredentialRejectReason::NotYetValid
+        }
+        RejectReason::Revoked { .. } | RejectReason::IssuerRevoked { .. } => {
+            CredentialRejectReason::Revoked
+        }
+        RejectReason::BadSignature { .. }
+        | RejectReason::DomainMismatch { .. }
+        | RejectReason::NonCanonicalSignature { .. } => CredentialRejectReason::BadSignature,
+        RejectReason::ProofOfPossessionFailed { .. } => {
+            CredentialRejectReason::ProofOfPossessionFailed
+        }
+        RejectReason::MissingKeyUsage { .. }
+        | RejectReason::WrongKind { .. }
+        | RejectReason::ModelNotAllowed { .. } => CredentialRejectReason::NotPermitted,
+        RejectReason::RevocationListStale { .. } => CredentialRejectReason::RevocationListStale,
+        RejectReason::ClonedDeviceKey { .. } => CredentialRejectReason::ClonedKey,
+        _ => CredentialRejectReason::Malformed,
+    };
+    tracing::warn!(%peer, device = ?claimed.map(|c| c.0), %reason, "admission refused: invalid credential");
+    Refusal::Reported(Box::new(Event {
+        header,
+        body: EventBody::CredentialRejected(CredentialRejected {
+            peer: Some(SocketAddress::from(peer)),
+            device_id: claimed.map(|c| c.0),
+            serial: claimed.map(|c| c.1),
+            reason: mapped,
+            detail_code: reason.code(),
+        }),
+    }))
+}
+
+/// Receives one frame within the step timeout; `None` when the peer closed.
+async fn recv_step(
+    link: &mut TokioLink<TcpStream>,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Result<Vec<u8>, Refusal> {
+    match tokio::time::timeout(shared.config.step_timeout, link.recv()).await {
+        Ok(Ok(frame)) => Ok(frame.to_vec()),
+        Ok(Err(LinkError::Timeout { .. })) | Err(_) => Err(violation(
+            shared,
+            peer,
+            None,
+            ProtocolViolationReason::StalledHandshake,
+        )),
+        Ok(Err(LinkError::Framing(_))) => Err(violation(
+            shared,
+            peer,
+            None,
+            ProtocolViolationReason::OversizedFrame,
+        )),
+        Ok(Err(error)) => {
+            tracing::info!(%peer, %error, "connection closed during the handshake");
+            Err(Refusal::Closed)
+        }
+    }
+}
+
+async fn send_rejection(link: &mut TokioLink<TcpStream>, code: u8) {
+    let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
+    if let Ok(frame) =
+        FrameWriter::checksummed().application(KIND_HANDSHAKE_REJECTED, &[code], &mut out)
+    {
+        // The peer learns why it was refused if it still listens; the
+        // refusal is reported either way.
+        let _ = link.send(frame).await;
+    }
+}
+
+async fn handshake(
+    link: &mut TokioLink<TcpStream>,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Result<Admitted, Refusal> {
+    let mut reader = FrameReader::checksummed();
+    let mut plain = FrameWriter::checksummed();
+    let mut frame = recv_step(link, shared, peer).await?;
+    let msg1 = match reader.read(&mut frame) {
+        Ok(Message::Application {
+            kind: KIND_HANDSHAKE_MSG1,
+            body,
+        }) => body.to_vec(),
+        Ok(_) => {
+            return Err(violation(
+                shared,
+                peer,
+                None,
+                ProtocolViolationReason::MalformedRecord,
+            ));
+        }
+        Err(_) => {
+            return Err(violation(
+                shared,
+                peer,
+                None,
+                ProtocolViolationReason::GarbageBeforeFrame,
+            ));
+        }
+    };
+    let now = now_unix_ms() / 1000;
+    let parsed = {
+        let mut replay = lock(&shared.replay);
+        GatewayHandshake::read_msg1(&msg1, &mut *replay)
+    };
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(RejectReason::Replayed) => {
+            send_rejection(link, RejectReason::Replayed.code()).await;
+            return Err(violation(
+                shared,
+                peer,
+                None,
+                ProtocolViolationReason::ReplayedRecord,
+            ));
+        }
+        Err(reason) => {
+            send_rejection(link, reason.code()).await;
+            return Err(violation(
+                shared,
+                peer,
+                None,
+                ProtocolViolationReason::MalformedRecord,
+            ));
+        }
+    };
+    let chain = parsed.chain();
+    let claimed = Credential::decode(chain[1]).ok().map(|credential| {
+        (
+            DeviceId(credential.body.subject.device_id.0),
+            credential.body.serial,
+        )
+    });
+    let verified = lock(&shared.verifier).verify_device_chain(
+        &chain,
+        VerificationTime::Trusted(now),
+        &shared.config.revocations,
+    );
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(reason) => {
+            send_rejection(link, reason.code()).await;
+            return Err(credential_refusal(shared, peer, claimed, &reason));
+        }
+    };
+    let identity = GatewayIdentity {
+        credential: &shared.config.gateway_credential,
+        signer: &shared.config.gateway_signer,
+    };
+    let mut msg2 = [0u8; MAX_MSG2_LEN];
+    let (awaiting, len2) =
+        match GatewayHandshake::respond(&parsed, &verified, identity, now, &mut OsRng, &mut msg2) {
+            Ok(answer) => answer,
+            Err(reason) => {
+                tracing::error!(%peer, %reason, "building handshake message 2 failed");
+                return Err(Refusal::Closed);
+            }
+        };
+    let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
+    let sent = match plain.application(KIND_HANDSHAKE_MSG2, &msg2[..len2], &mut out) {
+        Ok(frame) => link.send(frame).await,
+        Err(error) => {
+            tracing::error!(%peer, %error, "framing handshake message 2 failed");
+            return Err(Refusal::Closed);
+        }
+    };
+    if let Err(error) = sent {
+        tracing::info!(%peer, %error, "connection closed during the handshake");
+        return Err(Refusal::Closed);
+    }
+    let device = DeviceId(verified.device_id().0);
+    let mut frame = recv_step(link, shared, peer).await?;
+    let session = match reader.read(&mut frame) {
+        Ok(Message::Application {
+            kind: KIND_HANDSHAKE_MSG3,
+            body,
+        }) => awaiting.read_msg3(body),
+        _ => {
+            return Err(violation(
+                shared,
+                peer,
+                Some(device),
+                ProtocolViolationReason::MalformedRecord,
+            ));
+        }
+    };
+    let session = match session {
+        Ok(session) => session,
+        Err(reason) => {
+            send_rejection(link, reason.code()).await;
+            return Err(credential_refusal(shared, peer, claimed, &reason));
+        }
+    };
+    let subject = *verified.subject();
+    let names = shared
+        .config
+        .models
+        .get(&(subject.vendor_id, subject.model_id))
+        .cloned()
+        .unwrap_or_else(|| ModelName {
+            vendor: format!("vendor {:#06x}", subject.vendor_id),
+            model: format!("model {}", subject.model_id),
+        });
+    let admission = Admission {
+        device,
+        model: names.model,
+        vendor: names.vendor,
+        hardware: format!("rev {}", subject.hardware_revision),
+        firmware: "unknown".into(),
+        credential_serial: claimed.map(|c| c.1),
+        address: Some(peer),
+        time_unix_ms: now_unix_ms(),
+    };
+    let core = shared.core.clone();
+    let outcome = tokio::task::spawn_blocking(move || lock(&core).admit(&admission)).await;
+    match outcome {
+        Ok(Ok(AdmissionOutcome::Admitted(_))) => {
+            tracing::info!(%peer, %device, "device admitted");
+        }
+        Ok(Ok(AdmissionOutcome::Revoked)) => {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::Closed);
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%peer, %device, %error, "recording the admission failed");
+            return Err(Refusal::Closed);
+        }
+        Err(error) => {
+            tracing::error!(%peer, %device, %error, "recording the admission panicked");
+            return Err(Refusal::Closed);
+        }
+    }
+    let (sealer, opener) = session.split();
+    Ok(Admitted {
+        device,
+        writer: FrameWriter::sealed(sealer),
+        reader: FrameReader::sealed(opener),
+    })
+}
+
+/// Error that ends a session.
+#[derive(Debug, thiserror::Error)]
+enum SessionFailure {
+    #[error("link failed: {0}")]
+    Link(String),
+    #[error("frame could not be opened or decoded: {0}")]
+    Frame(String),
+    #[error("storing a batch failed: {0}")]
+    Storage(String),
+}
+
+async fn session(
+    link: &mut TokioLink<TcpStream>,
+    mut admitted: Admitted,
+    peer: SocketAddr,
+    shared: &Shared,
+    mut commands: mpsc::Receiver<Outgoing>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<&'static str, SessionFailure> {
+    let device = admitted.device;
+    let mut receiver = Receiver::new();
+    let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
+    let mut idle_since = Instant::now();
+    loop {
+        if *stop.borrow() {
+            return Ok("gateway stopping");
+        }
+        let frame = tokio::select! {
+            _ = stop.changed() => return Ok("gateway stopping"),
+            outgoing = commands.recv() => {
+                if let Some(Outgoing::Raw(bytes)) = outgoing {
+                    let frame = admitted.writer.application(KIND_COMMAND, &bytes, &mut out)
+                        .map_err(|e| SessionFailure::Frame(e.to_string()))?;
+                    link.send(frame).await.map_err(|e| SessionFailure::Link(e.to_string()))?;
+                }
+                continue;
+            }
+            received = link.recv() => match received {
+                Ok(frame) => frame.to_vec(),
+                Err(LinkError::Timeout { mid_frame: false, .. }) => {
+                    if idle_since.elapsed() >= shared.config.idle_timeout {
+                        return Ok("idle timeout");
+                    }
+                    continue;
+                }
+                Err(LinkError::Io(_) | LinkError::Closed) => return Ok("device closed the connection"),
+                Err(error) => return Err(SessionFailure::Link(error.to_string())),
+            },
+        };
+        idle_since = Instant::now();
+        // Gather this frame and every frame already waiting, up to the
+        // batch limit, so one commit covers them.
+        let mut pending: Vec<(DataHeader, Vec<u8>)> = Vec::new();
+        let mut frames = vec![frame];
+        while let Some(mut frame) = frames.pop() {
+            match admitted.reader.read(&mut frame) {
+                Ok(Message::Data { header, record }) => pending.push((header, record.to_vec())),
+                Ok(Message::DataBatch(batch)) => {
+                    pending.extend(batch.records().map(|(h, r)| (h, r.to_vec())));
+                }
+                Ok(Message::Ack(_)) => {}
+                Ok(Message::Application { kind, .. }) => {
+                    tracing::debug!(%device, kind, "ignoring application message from device");
+                }
+                Err(error) => return Err(SessionFailure::Frame(error.to_string())),
+            }
+            if pending.len() >= shared.config.max_batch_records {
+                break;
+            }
+            if let Ok(Ok(next)) =
+                tokio::time::timeout(Duration::from_millis(1), link.recv()).await
+            {
+                frames.push(next.to_vec());
+            }
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let disconnect = commit_and_ack(link, &mut admitted, &mut receiver, pending, shared, &mut out).await?;
+        if disconnect {
+            return Ok("device revoked");
+        }
+        let _ = peer;
+    }
+}
+
+async fn commit_and_ack(
+    link: &mut TokioLink<TcpStream>,
+    admitted: &mut Admitted,
+    receiver: &mut Receiver,
+    pending: Vec<(DataHeader, Vec<u8>)>,
+    shared: &Shared,
+    out: &mut [u8],
+) -> Result<bool, SessionFailure> {
+    let device = admitted.device;
+    // Records beyond the window are dropped unacknowledged; the device
+    // sends them again once the window moves.
+    let mut accepted = Vec::new();
+    let mut records = Vec::new();
+    for (header, record) in pending {
+        match receiver.classify(&header) {
+            Verdict::BeyondWindow => continue,
+            _ => {
+                accepted.push(header);
+                records.push(record);
+            }
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(false);
+    }
+    let core = shared.core.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut events = Vec::with_capacity(records.len());
+        let mut undecodable = 0u64;
+        for bytes in &records {
+            match palisade_schema::from_bytes(bytes) {
+                Ok(event) => events.push(event),
+                Err(_) => undecodable += 1,
+            }
+        }
+        let mut core = lock(&core);
+        if undecodable > 0 {
+            core.metrics().drops(DropReason::Undecodable, undecodable);
+        }
+        core.receive(device, &events)
+            .map(|outcome| (outcome, undecodable))
+            .map_err(|error| error.to_string())
+    })
+    .await
+    .map_err(|error| SessionFailure::Storage(error.to_string()))?;
+    let (outcome, undecodable) = result.map_err(SessionFailure::Storage)?;
+    if undecodable > 0 {
+        tracing::warn!(%device, undecodable, "records that do not decode were dropped");
+        shared
+            .stats
+            .records_undecodable
+            .fetch_add(undecodable, Ordering::Relaxed);
+    }
+    // Committed: now acknowledge.
+    let mut last = None;
+    for header in &accepted {
+        receiver.accept(header);
+        last = Some(*header);
+    }
+    if let Some(header) = last {
+        let ack = receiver.ack_for(&header, WINDOW as u16);
+        let frame = admitted
+            .writer
+            .ack(&ack, out)
+            .map_err(|e| SessionFailure::Frame(e.to_string()))?;
+        link.send(frame)
+            .await
+            .map_err(|e| SessionFailure::Link(e.to_string()))?;
+        shared
+            .stats
+            .records_acknowledged
+            .fetch_add(accepted.len() as u64, Ordering::Relaxed);
+    }
+    for request in &outcome.commands {
+        if request.device != device {
+            continue;
+        }
+        match sign_command(
+            &shared.config,
+            device,
+            request.command_id,
+            request.action,
+            request.not_after_unix_secs,
+        ) {
+            Ok(signed) => {
+                let frame = admitted
+                    .writer
+                    .application(KIND_COMMAND, &signed, out)
+                    .map_err(|e| SessionFailure::Frame(e.to_string()))?;
+                link.send(frame)
+                    .await
+                    .map_err(|e| SessionFailure::Link(e.to_string()))?;
+                shared.stats.commands_sent.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%device, command_id = request.command_id, action = ?request.action, "response command sent");
+            }
+            Err(reason) => {
+                tracing::error!(%device, command_id = request.command_id, %reason, "signing a response command failed");
+            }
+        }
+    }
+    Ok(outcome.disconnect)
+}
