@@ -357,9 +357,6 @@ fn main() -> ! {
     let mut polls = 0;
     while agent.counters().commands_executed < 1 || agent.queued() > 0 || agent.counters().acknowledged < 12 {
         polls += 1;
-        if polls % 50 == 0 {
-            hprintln!("poll {}: {:?}", polls, agent.counters());
-        }
         if polls > 500 {
             hprintln!("{:?}", agent.counters());
             fail("no command within 500 polls");
