@@ -87,11 +87,14 @@ fn find_zero(bytes: &[u8]) -> Option<usize> {
         }
         base += 32;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&byte| byte == 0)
-        .map(|offset| base + offset)
+    let remainder = chunks.remainder();
+    if remainder.is_empty() {
+        return None;
+    }
+    let mut padded = [1u8; 32];
+    padded[..remainder.len()].copy_from_slice(remainder);
+    let mask = zero_mask(&padded);
+    (mask != 0).then(|| base + mask.trailing_zeros() as usize)
 }
 
 /// COBS-encodes, in place, the `len` bytes at `buffer[1..=len]`, and
@@ -128,11 +131,11 @@ fn patch_zeros(buffer: &mut [u8], len: usize) -> Option<usize> {
                 zero_mask(chunk)
             }
             _ => {
-                let mut mask = 0u32;
-                for (i, &byte) in buffer[base..limit].iter().enumerate() {
-                    mask |= u32::from(byte == 0) << i;
-                }
-                mask
+                // The last, partial chunk: pad it with non-zero bytes so that
+                // it takes the same vector compare as a full one.
+                let mut padded = [1u8; 32];
+                padded[..limit - base].copy_from_slice(&buffer[base..limit]);
+                zero_mask(&padded)
             }
         };
         while mask != 0 {
