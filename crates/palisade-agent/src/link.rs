@@ -383,3 +383,23 @@ where
         }
     }
 }
+
+/// A TCP connection to a gateway as a [`Link`]: COBS frames (as on a
+/// UART) over a `std::net::TcpStream`, so that a frame still arriving when a
+/// receive times out is kept for the next call.
+///
+/// NOTE: palisade-transport's length-prefixed `FramedLink` marks the stream
+/// broken when a frame straddles the deadline of one `recv` call, which an
+/// agent that polls with short timeouts hits at random; hence COBS here.
+///
+/// Each `recv` returns `None` after `idle_timeout_ms` without a byte; each
+/// write is bounded by `write_timeout`.
+#[cfg(feature = "std")]
+pub fn tcp_link(
+    stream: std::net::TcpStream,
+    idle_timeout_ms: u64,
+    write_timeout: std::time::Duration,
+) -> std::io::Result<CobsLink<palisade_transport::std_io::TcpIo>> {
+    let io = palisade_transport::std_io::TcpIo::new(stream, write_timeout)?;
+    Ok(CobsLink::new(io, idle_timeout_ms))
+}
