@@ -68,6 +68,10 @@ impl LastKnownGoodTime {
 
     /// Moves the time forward to `authenticated_seconds`; an older value is
     /// ignored. Returns true when the time moved.
+    ///
+    /// NOTE: there is no bound on a forward step, so a gateway holding a
+    /// valid operator credential can move a device's time far ahead and
+    /// make every credential look expired on that device.
     pub fn advance(&mut self, authenticated_seconds: u64) -> bool {
         if authenticated_seconds > self.seconds {
             self.seconds = authenticated_seconds;
