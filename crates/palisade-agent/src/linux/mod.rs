@@ -21,6 +21,8 @@
 //! emits a [`Record::CollectionError`] and goes on with the rest.
 
 pub mod baseline;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod integrity;
 pub mod login;
 pub mod network;
