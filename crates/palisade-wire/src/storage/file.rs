@@ -27,6 +27,7 @@
 //! - Compaction writes the live entries to `<path>.tmp`, syncs it, renames
 //!   it over the log and syncs the directory, so a cut during compaction
 //!   leaves either the old or the new log, both complete.
+//! - Opening syncs the directory, so a newly created log survives a cut.
 //!
 //! # Recovery
 //!
@@ -137,6 +138,9 @@ impl FileStorage {
             storage.file.sync_all()?;
         }
         storage.file_len = valid as u64;
+        // A log created just now exists after a power cut only once its
+        // directory entry is on the medium.
+        sync_directory(&storage.path)?;
         Ok((storage, recovery))
     }
 
@@ -273,14 +277,7 @@ impl FileStorage {
             file.sync_all()?;
         }
         fs::rename(&temporary, &self.path)?;
-        if let Some(directory) = self.path.parent() {
-            let directory = if directory.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                directory
-            };
-            File::open(directory)?.sync_all()?;
-        }
+        sync_directory(&self.path)?;
         self.file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -298,6 +295,16 @@ impl FileStorage {
     pub const fn file_len(&self) -> u64 {
         self.file_len
     }
+}
+
+/// Syncs the directory that contains `path`, so that a created or renamed
+/// entry survives a power cut.
+fn sync_directory(path: &Path) -> io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(directory)?.sync_all()
 }
 
 fn push_entry(out: &mut Vec<u8>, kind: u8, parts: &[&[u8]]) {
