@@ -170,7 +170,12 @@ impl<const SLOTS: usize, const SLOT_BYTES: usize> Aggregator<SLOTS, SLOT_BYTES> 
             Some(index) => (index, Admission::Stored),
             None => match self.overflow {
                 Overflow::FlushOldest => {
-                    let index = self.oldest();
+                    // No slot is free, so at least one is used (unless
+                    // SLOTS is 0, where the event passes through).
+                    let Some(index) = self.oldest() else {
+                        emit(event);
+                        return Admission::PassedThrough;
+                    };
                     self.emit_slot(index, emit);
                     (index, Admission::StoredAfterFlush)
                 }
@@ -223,8 +228,7 @@ impl<const SLOTS: usize, const SLOT_BYTES: usize> Aggregator<SLOTS, SLOT_BYTES> 
     /// first, and frees all slots (for shutdown or before a reboot).
     pub fn flush_all(&mut self, emit: &mut impl FnMut(&Event<'_>)) {
         self.emit_lost(emit);
-        while !self.is_empty() {
-            let index = self.oldest();
+        while let Some(index) = self.oldest() {
             self.emit_slot(index, emit);
         }
     }
@@ -248,17 +252,15 @@ impl<const SLOTS: usize, const SLOT_BYTES: usize> Aggregator<SLOTS, SLOT_BYTES> 
         self.lost = 0;
     }
 
-    /// Index of the used slot with the oldest first occurrence.
-    fn oldest(&self) -> usize {
-        let mut oldest = 0;
-        let mut oldest_ms = u64::MAX;
-        for (index, slot) in self.slots.iter().enumerate() {
-            if slot.used && slot.first_ms < oldest_ms {
-                oldest = index;
-                oldest_ms = slot.first_ms;
-            }
-        }
-        oldest
+    /// Index of the used slot with the oldest first occurrence, if any slot
+    /// is used.
+    fn oldest(&self) -> Option<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.used)
+            .min_by_key(|(_, slot)| slot.first_ms)
+            .map(|(index, _)| index)
     }
 
     fn find(&self, key: u64, event: &Event<'_>) -> Option<usize> {

@@ -247,3 +247,30 @@ fn slot_size_boundary() {
     );
     assert_eq!(decoded(&out), vec![padded]);
 }
+
+#[test]
+fn clock_at_maximum_still_flushes() {
+    let mut aggregator = Aggregator::<2, 256>::new(1_000, Overflow::FlushOldest);
+    let mut out = Vec::new();
+    aggregator.push(&distinct_login(0), u64::MAX, &mut collect(&mut out));
+    aggregator.push(&distinct_login(1), u64::MAX, &mut collect(&mut out));
+    assert_eq!(
+        aggregator.push(&distinct_login(2), u64::MAX, &mut collect(&mut out)),
+        Admission::StoredAfterFlush
+    );
+    aggregator.flush_all(&mut collect(&mut out));
+    assert_eq!(out.len(), 3);
+    assert!(aggregator.is_empty());
+}
+
+#[test]
+fn zero_slots_pass_events_through() {
+    let mut aggregator = Aggregator::<0, 256>::new(1_000, Overflow::FlushOldest);
+    let mut out = Vec::new();
+    let event = distinct_login(0);
+    assert_eq!(
+        aggregator.push(&event, 0, &mut collect(&mut out)),
+        Admission::PassedThrough
+    );
+    assert_eq!(decoded(&out), vec![event]);
+}
