@@ -183,6 +183,15 @@ impl Default for LoginConfig {
     }
 }
 
+/// Why reading the journal failed; a missing `journalctl` is reported
+/// once, every other failure at each scan.
+enum JournalRunError {
+    /// `journalctl` could not be started.
+    Spawn(String),
+    /// It ran but failed, or its output could not be read.
+    Failed(String),
+}
+
 /// Read position in one file.
 #[derive(Debug, Clone, Copy)]
 struct Tail {
@@ -330,7 +339,9 @@ impl LoginCollector {
         }
     }
 
-    fn collect_journal(&mut self, errors: &mut ErrorSink<'_>) {
+    /// Builds the `journalctl` command for the next read: the last
+    /// `history_entries` entries at first, then those after the cursor.
+    fn journal_command(&self) -> Command {
         let mut command = Command::new(&self.config.journalctl);
         command.args(["--output=json", "--no-pager", "--quiet"]);
         if let Some(directory) = &self.config.journal_directory {
@@ -346,56 +357,80 @@ impl LoginCollector {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `journalctl` and returns at most `max_file_bytes` of its
+    /// output, and whether the output was cut there.
+    fn run_journalctl(&self) -> Result<(Vec<u8>, bool), JournalRunError> {
+        let mut child = self
+            .journal_command()
+            .spawn()
+            .map_err(|e| JournalRunError::Spawn(std::format!("cannot run journalctl: {e}")))?;
+        let max = self.config.limits.max_file_bytes;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        // Both pipes are drained at once, so a full stderr pipe cannot
+        // block journalctl while stdout is read.
+        let (read, message) = std::thread::scope(|scope| {
+            let message = scope.spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(pipe) = stderr {
+                    let _ = pipe.take(4096).read_to_end(&mut bytes);
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            });
+            let mut output = Vec::new();
+            let read = stdout.map(|pipe| pipe.take(max).read_to_end(&mut output).map(|_| output));
+            let truncated = read
+                .as_ref()
+                .is_some_and(|r| r.as_ref().is_ok_and(|o| o.len() as u64 >= max));
+            // NOTE: the tests run journalctl only on an empty journal, so the
+            // cut-off, cursor and kill paths here are not exercised by them.
+            if truncated {
+                // Closing stdout is not enough for a process that ignores
+                // SIGPIPE; the rest is read after the cursor next time.
+                let _ = child.kill();
+            }
+            (read, message.join().unwrap_or_default())
+        });
+        let status = child.wait().map_err(|e| {
+            JournalRunError::Failed(std::format!("cannot wait for journalctl: {e}"))
+        })?;
+        let output = match read {
+            Some(Ok(output)) => output,
+            Some(Err(e)) => {
+                return Err(JournalRunError::Failed(std::format!(
+                    "cannot read journalctl output: {e}"
+                )));
+            }
+            None => Vec::new(),
+        };
+        let truncated = output.len() as u64 >= max;
+        if !status.success() && !truncated {
+            let first = message.lines().next().unwrap_or("no message");
+            return Err(JournalRunError::Failed(std::format!(
+                "journalctl failed ({status}): {first}"
+            )));
+        }
+        Ok((output, truncated))
+    }
+
+    fn collect_journal(&mut self, errors: &mut ErrorSink<'_>) {
         let source = self.config.journalctl.clone();
-        let mut child = match command.spawn() {
-            Ok(child) => child,
-            Err(e) => {
+        let (output, truncated) = match self.run_journalctl() {
+            Ok(read) => read,
+            Err(JournalRunError::Spawn(reason)) => {
                 if !self.journal_unavailable_reported {
                     self.journal_unavailable_reported = true;
-                    errors.report(Some(&source), std::format!("cannot run journalctl: {e}"));
+                    errors.report(Some(&source), reason);
                 }
                 return;
             }
+            Err(JournalRunError::Failed(reason)) => return errors.report(Some(&source), reason),
         };
-        let max = self.config.limits.max_file_bytes;
-        let mut output = Vec::new();
-        let read = child
-            .stdout
-            .take()
-            .map(|stdout| stdout.take(max).read_to_end(&mut output));
-        let truncated = output.len() as u64 >= max;
         if truncated {
-            let _ = child.kill();
-        }
-        let mut stderr = Vec::new();
-        if let Some(pipe) = child.stderr.take() {
-            let _ = pipe.take(4096).read_to_end(&mut stderr);
-        }
-        let status = child.wait();
-        if let Some(Err(e)) = read {
-            return errors.report(
-                Some(&source),
-                std::format!("cannot read journalctl output: {e}"),
-            );
-        }
-        match status {
-            Ok(status) if !status.success() && !truncated => {
-                let message = String::from_utf8_lossy(&stderr);
-                let first = message.lines().next().unwrap_or("no message");
-                return errors.report(
-                    Some(&source),
-                    std::format!("journalctl failed ({status}): {first}"),
-                );
-            }
-            Err(e) => {
-                return errors.report(
-                    Some(&source),
-                    std::format!("cannot wait for journalctl: {e}"),
-                );
-            }
-            Ok(_) => {}
-        }
-        if truncated {
+            let max = self.config.limits.max_file_bytes;
             errors.report(
                 Some(&source),
                 std::format!(
