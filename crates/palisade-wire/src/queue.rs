@@ -146,6 +146,16 @@ pub enum QueueError<E> {
         /// Length of the record.
         len: usize,
     },
+    /// An acknowledgement names a sequence number this queue never issued.
+    #[error(
+        "acknowledged sequence number {sequence} was never issued (next is {next}); the peer is out of step"
+    )]
+    NotIssued {
+        /// The acknowledged sequence number.
+        sequence: u64,
+        /// The sequence number the next record gets.
+        next: u64,
+    },
 }
 
 /// A store-and-forward queue of encoded events; see the [module docs](self).
@@ -287,7 +297,17 @@ impl<S: Storage> Queue<S> {
     /// Removes every record, and the drop report, with a sequence number
     /// up to `sequence`, and returns how many it removed. Drops counted
     /// while the report waited become the next report.
+    ///
+    /// Fails with [`QueueError::NotIssued`], removing nothing, when
+    /// `sequence` is not below [`next_sequence`](Self::next_sequence), and
+    /// with [`QueueError::Storage`] when storage fails.
     pub fn ack(&mut self, sequence: u64) -> Result<usize, QueueError<S::Error>> {
+        if sequence >= self.next_sequence {
+            return Err(QueueError::NotIssued {
+                sequence,
+                next: self.next_sequence,
+            });
+        }
         let mut removed = self
             .storage
             .remove_through(sequence)

@@ -43,7 +43,15 @@ fn records_come_back_in_order_until_acked() {
     assert_eq!(queue.ack(3).unwrap(), 4);
     assert_eq!(queue.front().map(|(sequence, _)| sequence), Some(4));
     assert_eq!(queue.len(), 6);
-    assert_eq!(queue.ack(100).unwrap(), 6);
+    assert_eq!(
+        queue.ack(10).unwrap_err(),
+        palisade_wire::QueueError::NotIssued {
+            sequence: 10,
+            next: 10
+        }
+    );
+    assert_eq!(queue.len(), 6);
+    assert_eq!(queue.ack(9).unwrap(), 6);
     assert!(queue.is_empty());
 }
 
