@@ -139,8 +139,8 @@ impl CommandHandler for Pump {
     }
 }
 
-/// The device thread: the agent core with a fixed script. Returns an error
-/// text when a step fails.
+/// Runs the device thread: the agent core with a fixed script. Returns an
+/// error text when a step fails.
 fn run_device(uart: UartEnd) -> Result<(), String> {
     let fixture = Fixture::new();
     let identity = DeviceIdentity {

@@ -1,11 +1,11 @@
 //! Host-side gateway peer of the QEMU firmware check (`examples/firmware/run-qemu.sh`).
 //!
-//! Listens on 127.0.0.1 (an ephemeral port, written to the file given as the
-//! first argument so that the script can start QEMU with it), accepts QEMU's
-//! UART0 connection, admits the firmware with the credential crate's test
-//! fixture, receives the scripted events, sends one signed command, and
-//! compares every record byte for byte with the events the script must
-//! produce. Exits 0 only when all of them match; every wait is bounded.
+//! Listens on an ephemeral port of 127.0.0.1 and writes the port number to
+//! the file named by the first argument, so that the script can start QEMU
+//! with it. Then it accepts QEMU's UART0 connection, admits the firmware
+//! with the credential crate's test fixture, receives the scripted events,
+//! sends one signed command, and compares every record byte for byte with
+//! the events the script must produce. Exits 0 only when all of them match; every wait is bounded.
 
 use std::net::TcpListener;
 use std::process::ExitCode;

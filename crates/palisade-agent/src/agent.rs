@@ -123,7 +123,7 @@ pub struct Device<'d> {
     pub snapshots: &'d mut dyn SnapshotSource,
     /// Carries out commands.
     pub handler: &'d mut dyn CommandHandler,
-    /// Says whether an action is safe now.
+    /// Checks whether an action is safe now.
     pub interlock: &'d dyn SafetyInterlock,
 }
 

@@ -1,4 +1,4 @@
-//! Time as the agent sees it: a monotonic uptime, the boot counter kept in
+//! The agent's time sources: a monotonic uptime, the boot counter kept in
 //! persistent state, and a wall clock when the device has one.
 
 use palisade_schema::WallClock;
@@ -9,7 +9,7 @@ pub trait Clock {
     fn uptime_ms(&self) -> u64;
 
     /// Wall-clock time, when the device has a real-time clock; `None` on a
-    /// device without one. `synchronized` says whether it was set from a
+    /// device without one. `synchronized` is true when it was set from a
     /// trusted source.
     fn wall_clock(&self) -> Option<WallClock> {
         None
@@ -35,7 +35,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
-    /// A clock at uptime `uptime_ms` without a wall clock.
+    /// Creates a clock at uptime `uptime_ms` without a wall clock.
     pub const fn new(uptime_ms: u64) -> Self {
         Self {
             uptime_ms: core::cell::Cell::new(uptime_ms),

@@ -8,7 +8,7 @@
 //!    commands, not revoked), target device, expiry and counter. A command
 //!    that fails here is unauthorized: the agent records a
 //!    `command_rejected` security event and acknowledges it as rejected.
-//! 2. [`SafetyInterlock`]: the device says whether the action is safe now
+//! 2. [`SafetyInterlock`]: the device reports whether the action is safe now
 //!    (for example, not while a therapy is running). When it is not, the
 //!    command is deferred: acknowledged as deferred with the reason, kept,
 //!    and offered again at every [`Agent::poll`](crate::Agent::poll) until it
@@ -27,13 +27,13 @@ use palisade_schema::CommandRejectReason;
 pub enum Safety {
     /// The action may run now.
     Safe,
-    /// The action must wait; the text says why (sent to the gateway).
+    /// The action must wait. The text is the reason, sent to the gateway.
     Unsafe(&'static str),
 }
 
 /// The device's clinical-safety interlock.
 pub trait SafetyInterlock {
-    /// Says whether `action` is safe to carry out now.
+    /// Checks whether `action` is safe to carry out now.
     fn check(&self, action: &CommandAction) -> Safety;
 }
 
@@ -42,8 +42,8 @@ pub trait SafetyInterlock {
 pub enum Execution {
     /// The action was carried out.
     Executed,
-    /// The device refuses the action for good; the text says why (sent to
-    /// the gateway).
+    /// The device rejects the action for good. The text is the reason,
+    /// sent to the gateway.
     Rejected(&'static str),
 }
 

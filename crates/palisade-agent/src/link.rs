@@ -18,9 +18,9 @@
 //! After message 3 both directions use sealed frames under the session keys,
 //! numbered from record 0 in each direction. The device sends DATA messages
 //! (one postcard-encoded event per record, with the boot counter and the
-//! store-and-forward queue's sequence number); the gateway answers with ACK
+//! store-and-forward queue's sequence number); the gateway replies with ACK
 //! messages and sends signed commands as application messages of kind
-//! [`KIND_COMMAND`]. The device answers every command with events
+//! [`KIND_COMMAND`]. The device acknowledges every command with events
 //! (`command_acknowledged`, and `command_rejected` when it is unauthorized).
 
 /// Application message kind of handshake message 1 (device to gateway).

@@ -39,7 +39,8 @@ pub enum PeerError<E: core::fmt::Debug> {
         /// Receive attempts made.
         attempts: u32,
     },
-    /// The device's handshake or chain was rejected (the device was told).
+    /// The device's handshake or chain was rejected; the device received a
+    /// rejection message.
     #[error("device rejected: {0}")]
     Rejected(RejectReason),
     /// A frame could not be built, opened or decoded.

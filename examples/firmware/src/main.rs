@@ -1,7 +1,7 @@
 //! The Palisade agent core on an Arm MPS2 AN386 board (Cortex-M4F) in QEMU.
 //!
 //! The image performs the handshake with a gateway peer over UART0, sends a
-//! fixed script of events, answers one signed command, and reports its
+//! fixed script of events, carries out one signed command, and reports its
 //! measurements through semihosting. Its exit status (semihosting exit) is
 //! 0 only when every step succeeded; the host-side peer checks every byte
 //! it receives. `run-qemu.sh` runs both.
@@ -36,9 +36,7 @@ use palisade_agent::clock::ManualClock;
 use palisade_agent::command::{CommandHandler, Execution, Safety, SafetyInterlock};
 use palisade_agent::link::CobsLink;
 use palisade_agent::persist::{MemoryFlash, STORE_LEN, SlotStore};
-use palisade_agent::{
-    Agent, AgentConfig, Device, EventSink, SnapshotKind, SnapshotSource,
-};
+use palisade_agent::{Agent, AgentConfig, Device, EventSink, SnapshotKind, SnapshotSource};
 use palisade_credential::handshake::DeviceIdentity;
 use palisade_credential::{
     CommandAction, DeviceId, PublicKey, Rng, RngError, SoftwareSigner, TrustAnchor, TrustStore,
@@ -49,7 +47,7 @@ use palisade_wire::{MemoryStorage, Overflow, OverflowPolicy};
 
 mod uart;
 
-/// CPU clock of the AN386 image as QEMU models it.
+/// CPU clock of QEMU's AN386 model; the calibration loop at start checks it.
 const CPU_HZ: u32 = 25_000_000;
 /// SysTick ticks per millisecond.
 const TICKS_PER_MS: u32 = CPU_HZ / 1000;
@@ -199,9 +197,9 @@ unsafe extern "C" {
 /// Fills the free stack below the current frame with [`PAINT`].
 fn paint_stack() {
     let bottom = (&raw const __ebss) as usize;
-    let here = cortex_m::register::msp::read() as usize - 512;
+    let limit = cortex_m::register::msp::read() as usize - 512;
     let mut address = (bottom + 3) & !3;
-    while address < here {
+    while address < limit {
         // SAFETY: the words between the end of .bss and 512 bytes below the
         // current stack pointer belong to no object yet; the stack grows
         // down into them later.
@@ -223,8 +221,8 @@ fn stack_high_water() -> usize {
     top - address
 }
 
-/// Instructions to run `2 * iterations` instructions, to check the
-/// ticks-to-instructions conversion.
+/// Returns the SysTick ticks that `2 * iterations` instructions take, to
+/// check the ticks-to-instructions conversion.
 fn calibration_ticks(iterations: u32) -> u64 {
     let start = ticks();
     let mut count = iterations;
@@ -248,7 +246,10 @@ fn main() -> ! {
 
     hprintln!("palisade firmware: start");
     let calibration = calibration_ticks(1_000_000);
-    hprintln!("calibration: 2000000 instructions took {} ticks", calibration);
+    hprintln!(
+        "calibration: 2000000 instructions took {} ticks",
+        calibration
+    );
 
     let signer = SoftwareSigner::from_seed(&[3; 32]);
     let intermediate = include_bytes!(concat!(env!("OUT_DIR"), "/intermediate.bin"));
@@ -284,15 +285,16 @@ fn main() -> ! {
         ..AgentConfig::default()
     };
     let persist = SlotStore::new(MemoryFlash::<STORE_LEN>::new()).unwrap_or_else(|_| fail("state"));
-    let mut agent: Agent<'_, MemoryStorage<4096, 32>, _, SoftwareSigner, AGGREGATOR_SLOTS, 256> = Agent::new(
-        config,
-        identity,
-        roots,
-        DeviceId(device_id),
-        MemoryStorage::new(),
-        persist,
-    )
-    .unwrap_or_else(|_| fail("agent start"));
+    let mut agent: Agent<'_, MemoryStorage<4096, 32>, _, SoftwareSigner, AGGREGATOR_SLOTS, 256> =
+        Agent::new(
+            config,
+            identity,
+            roots,
+            DeviceId(device_id),
+            MemoryStorage::new(),
+            persist,
+        )
+        .unwrap_or_else(|_| fail("agent start"));
     hprintln!("agent struct: {} bytes", core::mem::size_of_val(&agent));
 
     let mut link = CobsLink::new(uart::Uart::new(), 20);
@@ -352,10 +354,13 @@ fn main() -> ! {
         script_ticks
     );
 
-    // The peer sends one signed command; the agent answers it.
+    // The peer sends one signed command; the agent acknowledges it.
     script_clock.advance(1_000);
     let mut polls = 0;
-    while agent.counters().commands_executed < 1 || agent.queued() > 0 || agent.counters().acknowledged < 12 {
+    while agent.counters().commands_executed < 1
+        || agent.queued() > 0
+        || agent.counters().acknowledged < 12
+    {
         polls += 1;
         if polls > 500 {
             hprintln!("{:?}", agent.counters());
