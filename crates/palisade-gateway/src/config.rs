@@ -55,7 +55,7 @@ pub enum ConfigError {
         key: String,
         /// The value as written.
         value: String,
-        /// What is wrong and what to write instead.
+        /// The problem and the value to write instead.
         fix: String,
     },
 }
@@ -72,7 +72,7 @@ fn invalid(key: impl Into<String>, value: impl ToString, fix: impl Into<String>)
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where devices connect.
+    /// Device listener settings.
     pub listener: ListenerConfig,
     /// Database and output locations.
     pub paths: PathsConfig,
@@ -82,9 +82,9 @@ pub struct Config {
     pub detection: DetectionConfig,
     /// Sinks by name.
     pub sinks: BTreeMap<String, SinkConfig>,
-    /// Which sinks receive which class of output.
+    /// Routes from output class to sinks.
     pub routing: RoutingConfig,
-    /// What the gateway does about findings.
+    /// Response policy for findings.
     pub response: ResponseConfig,
     /// The Prometheus text endpoint.
     pub metrics: MetricsConfig,
@@ -181,7 +181,7 @@ impl Config {
     }
 }
 
-/// Where devices connect.
+/// Device listener settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ListenerConfig {
@@ -694,7 +694,7 @@ impl JsonlSinkConfig {
     }
 }
 
-/// Which sinks receive which class of output.
+/// Routes from output class to sinks.
 ///
 /// Security and operational events and findings go to `security` sinks,
 /// telemetry to `telemetry` sinks; a sink may not appear in both lists.
@@ -768,7 +768,7 @@ impl RoutingConfig {
     }
 }
 
-/// What the gateway does about findings.
+/// Response policy for findings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResponseConfig {

@@ -777,3 +777,65 @@ fn replay_window_is_recent_keys() {
         "{beyond:#?}"
     );
 }
+
+#[test]
+fn evidence_is_capped() {
+    use palisade_gateway::detect::MAX_EVIDENCE;
+
+    let mut config = DetectionConfig::default();
+    config.brute_force_login.failures = MAX_EVIDENCE as u32 + 4;
+    config.brute_force_login.window_secs = 3_600;
+    let mut engine = Engine::new(config);
+    let mut device = Device::new(5);
+    let mut findings = Vec::new();
+    for _ in 0..MAX_EVIDENCE + 4 {
+        findings.extend(observe(
+            &mut engine,
+            &mut device,
+            login(LoginAction::Failed, "root"),
+        ));
+    }
+    let brute: Vec<_> = findings
+        .iter()
+        .filter(|finding| finding.rule == RuleId::BruteForceLogin)
+        .collect();
+    assert_eq!(brute.len(), 1);
+    assert_eq!(brute[0].evidence.len(), MAX_EVIDENCE);
+    // The newest failures are the ones kept.
+    assert_eq!(
+        brute[0].evidence.last().unwrap().header.sequence,
+        device.sequence - 1
+    );
+}
+
+#[test]
+fn learned_ports_are_capped() {
+    use palisade_gateway::detect::MAX_KNOWN_PORTS;
+
+    let mut config = DetectionConfig::default();
+    config.new_listening_port.learning_events = 2_000;
+    let mut engine = Engine::new(config);
+    let mut device = Device::new(6);
+    for port in 1..=MAX_KNOWN_PORTS as u16 + 1 {
+        assert!(observe(&mut engine, &mut device, listening(port)).is_empty());
+    }
+    while device.sequence < 2_000 {
+        observe(
+            &mut engine,
+            &mut device,
+            samples::body(EventKind::Heartbeat),
+        );
+    }
+    // The last learned port is known; the one past the cap was not kept.
+    let kept = observe(&mut engine, &mut device, listening(MAX_KNOWN_PORTS as u16));
+    assert!(
+        !rules(&kept).contains(&RuleId::NewListeningPort),
+        "{kept:#?}"
+    );
+    let dropped = observe(
+        &mut engine,
+        &mut device,
+        listening(MAX_KNOWN_PORTS as u16 + 1),
+    );
+    assert!(rules(&dropped).contains(&RuleId::NewListeningPort));
+}
