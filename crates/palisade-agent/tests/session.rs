@@ -585,3 +585,51 @@ fn heartbeat_and_snapshots_follow_intervals() {
     assert_eq!(agent.counters().recorded, 20 + 3 + 2 + 5);
     assert_eq!(agent.queued(), 30);
 }
+
+#[test]
+fn installed_revocation_list_number_is_stored() {
+    let fixture = Fixture::new();
+    let mut state = MemoryState::new();
+    let mut agent = new_agent(&fixture, &mut state, config());
+    let (mut device_link, peer_link) = ChannelLink::pair(Duration::from_millis(20));
+    let commands = vec![
+        sign(
+            &fixture,
+            CommandAction::InstallRevocationList { number: 5 },
+            1,
+            1,
+        ),
+        // An older list number executes (the handler decides) but does not
+        // move the stored number back.
+        sign(
+            &fixture,
+            CommandAction::InstallRevocationList { number: 3 },
+            2,
+            2,
+        ),
+    ];
+    let peer = spawn_peer(peer_link, commands, |records| records.len() >= 2);
+    let clock = ManualClock::new(0);
+    agent
+        .connect(&mut device_link, &clock, &mut FixedRng::new(&DEVICE_RNG))
+        .expect("handshake completes");
+    let mut handler = Handler::default();
+    let interlock = Interlock {
+        therapy_running: Cell::new(false),
+    };
+    let mut device = Device {
+        sources: &mut [],
+        snapshots: &mut NoSnapshots,
+        handler: &mut handler,
+        interlock: &interlock,
+    };
+    poll_until(&mut agent, &mut device_link, &clock, &mut device, |agent| {
+        agent.counters().commands_executed == 2 && agent.queued() == 0
+    });
+    peer.join().expect("peer thread");
+    assert_eq!(agent.state().revocation_list_number, 5);
+    drop(agent);
+    let stored = state.state().expect("stored");
+    assert_eq!(stored.revocation_list_number, 5);
+    assert_eq!(stored.last_command_counter, 2);
+}
