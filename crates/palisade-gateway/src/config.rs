@@ -504,12 +504,13 @@ pub struct SequenceRule {
     /// Whether the rule runs and its severity.
     #[serde(flatten)]
     pub rule: RuleToggle,
-    /// Events of one device model the gateway learns kind transitions from
-    /// before an unseen transition fires the rule; 0 turns the transition
-    /// check off.
+    /// Consecutive events of one device model that must bring no new kind
+    /// transition before learning ends and an unseen transition fires the
+    /// rule; 0 turns the transition check off.
     pub learning_events_per_model: u64,
-    /// Sequence numbers that may be skipped without a finding (devices
-    /// report their own drops separately).
+    /// Sequence numbers that may be skipped without a finding. A larger gap
+    /// is still accepted when the event after it reports at least that many
+    /// dropped events.
     pub max_gap: u64,
 }
 

@@ -6,8 +6,9 @@
 //! keeps the last event kind, the failed logins inside the brute-force
 //! window, open remote sessions, an EWMA of the data rate per direction, the
 //! listening ports learned as normal, and the failing baseline checks. Per
-//! device model it keeps the event-kind transitions learned while the
-//! model's first `learning_events_per_model` events arrived.
+//! device model it keeps the event-kind transitions learned until
+//! `learning_events_per_model` consecutive events of the model brought no
+//! new transition.
 //!
 //! The state lives in memory and starts empty after a restart, so learned
 //! baselines are learned again.
@@ -119,7 +120,8 @@ impl From<Protocol> for ProtocolKey {
 
 #[derive(Debug, Default)]
 struct ModelTrack {
-    learned_events: u64,
+    /// Consecutive events of the model that taught no new transition.
+    events_without_new_transition: u64,
     transitions: HashSet<(EventKind, EventKind)>,
 }
 
@@ -399,7 +401,10 @@ fn check_sequence(
                 SequenceAnomalyKind::Regression
             };
             Some((kind, boot, sequence.saturating_add(1)))
-        } else if key.0 == boot && key.1 - sequence - 1 > max_gap {
+        } else if key.0 == boot
+            && key.1 - sequence - 1 > max_gap
+            && !reports_drops(event, key.1 - sequence - 1)
+        {
             Some((SequenceAnomalyKind::Gap, boot, sequence.saturating_add(1)))
         } else {
             None
@@ -442,9 +447,15 @@ fn check_transition(
     };
     let model_track = models.entry(model.clone()).or_default();
     let transition = (previous, kind);
-    if model_track.learned_events < learning {
-        model_track.learned_events += 1;
-        model_track.transitions.insert(transition);
+    // Learning ends once `learning` consecutive events taught nothing new,
+    // so a model with a varied vocabulary learns for longer than a model
+    // that repeats one pattern.
+    if model_track.events_without_new_transition < learning {
+        if model_track.transitions.insert(transition) {
+            model_track.events_without_new_transition = 0;
+        } else {
+            model_track.events_without_new_transition += 1;
+        }
         return;
     }
     if model_track.transitions.contains(&transition)
@@ -662,4 +673,13 @@ fn check_open_sessions(
             vec![open.started.clone(), Evidence::from_event(event)],
         );
     }
+}
+
+/// Whether `event` is the device's own report of at least `missing` dropped
+/// events, which explains a gap of `missing` sequence numbers before it.
+///
+/// NOTE: a drop report that arrives after later events does not cancel the
+/// gap finding raised when the gap was seen.
+fn reports_drops(event: &Event<'_>, missing: u64) -> bool {
+    matches!(&event.body, EventBody::EventsDropped(dropped) if dropped.count >= missing)
 }

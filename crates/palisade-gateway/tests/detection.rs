@@ -839,3 +839,88 @@ fn learned_ports_are_capped() {
     );
     assert!(rules(&dropped).contains(&RuleId::NewListeningPort));
 }
+
+#[test]
+fn reported_drops_explain_a_gap() {
+    let (mut engine, mut device) = warmed_up();
+    device.sequence += 5;
+    let report = |count| {
+        EventBody::EventsDropped(palisade_schema::EventsDropped {
+            count,
+            reason: palisade_schema::DropReason::QueueFull,
+        })
+    };
+    let findings = observe(&mut engine, &mut device, report(5));
+    assert!(
+        findings
+            .iter()
+            .all(|finding| !finding.summary.contains("Gap")),
+        "{findings:#?}"
+    );
+    // A report of fewer drops than the gap does not explain it.
+    device.sequence += 5;
+    let findings = observe(&mut engine, &mut device, report(4));
+    assert!(
+        findings
+            .iter()
+            .any(|finding| finding.summary.contains("Gap")),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn varied_model_keeps_learning() {
+    let mut config = DetectionConfig::default();
+    config.sequence_anomaly.learning_events_per_model = 50;
+    let mut engine = Engine::new(config);
+    let mut device = Device::new(7);
+    engine.set_model(device.id, "IP-200");
+    // Every 40 events a new transition appears, so 50 quiet events never pass
+    // and learning goes on.
+    let kinds: Vec<_> = EventKind::ALL
+        .iter()
+        .copied()
+        .filter(|kind| *kind != EventKind::Heartbeat)
+        .collect();
+    let mut findings = Vec::new();
+    for kind in &kinds {
+        for _ in 0..40 {
+            findings.extend(observe(
+                &mut engine,
+                &mut device,
+                samples::body(EventKind::Heartbeat),
+            ));
+        }
+        findings.extend(observe(&mut engine, &mut device, samples::body(*kind)));
+    }
+    assert!(
+        findings
+            .iter()
+            .all(|finding| !finding.summary.contains("never seen")),
+        "{findings:#?}"
+    );
+    // After 50 quiet events learning ends and a new transition fires.
+    for _ in 0..60 {
+        observe(
+            &mut engine,
+            &mut device,
+            samples::body(EventKind::Heartbeat),
+        );
+    }
+    let first = observe(
+        &mut engine,
+        &mut device,
+        samples::body(EventKind::PeripheralAttached),
+    );
+    let second = observe(
+        &mut engine,
+        &mut device,
+        samples::body(EventKind::FileIntegrityChanged),
+    );
+    let all: Vec<_> = first.iter().chain(&second).collect();
+    assert!(
+        all.iter()
+            .any(|finding| finding.summary.contains("never seen")),
+        "{all:#?}"
+    );
+}
