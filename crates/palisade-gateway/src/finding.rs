@@ -95,7 +95,9 @@ pub struct Evidence {
     /// One line saying what the event was, such as `failed login for
     /// "service" from 10.20.9.44`.
     pub summary: String,
-    /// The whole event as JSON (serde's representation of the schema types).
+    /// The whole event as JSON (serde's representation of the schema
+    /// types), or `null` for a telemetry event, whose payload never goes
+    /// into security output.
     pub event: serde_json::Value,
 }
 
@@ -106,9 +108,13 @@ impl Evidence {
             header: event.header,
             kind: event.kind(),
             summary: palisade_export::event_summary(event),
-            // Every schema type serializes to JSON without error: no map has
-            // non-string keys and no float is involved.
-            event: serde_json::to_value(&event.body).unwrap_or(serde_json::Value::Null),
+            event: if event.class() == palisade_schema::EventClass::Telemetry {
+                serde_json::Value::Null
+            } else {
+                // Every schema type serializes to JSON without error: no map
+                // has non-string keys and no float is involved.
+                serde_json::to_value(&event.body).unwrap_or(serde_json::Value::Null)
+            },
         }
     }
 }

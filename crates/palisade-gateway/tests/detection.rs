@@ -924,3 +924,21 @@ fn varied_model_keeps_learning() {
         "{all:#?}"
     );
 }
+
+#[test]
+fn telemetry_evidence_carries_no_payload() {
+    let (mut engine, mut device) = warmed_up();
+    device.sequence += 50;
+    let findings = observe(
+        &mut engine,
+        &mut device,
+        samples::body(EventKind::Telemetry),
+    );
+    let gap = findings
+        .iter()
+        .find(|finding| finding.rule == RuleId::SequenceAnomaly)
+        .unwrap();
+    assert_eq!(gap.evidence[0].kind, EventKind::Telemetry);
+    assert!(gap.evidence[0].event.is_null());
+    assert!(!gap.evidence[0].summary.is_empty());
+}
