@@ -296,6 +296,7 @@ fn main() -> ! {
         )
         .unwrap_or_else(|_| fail("agent start"));
     hprintln!("agent struct: {} bytes", core::mem::size_of_val(&agent));
+    hprintln!("stack high-water after start: {} bytes", stack_high_water());
 
     let mut link = CobsLink::new(uart::Uart::new(), 20);
     let script_clock = ManualClock::new(0);
@@ -313,6 +314,7 @@ fn main() -> ! {
     }
     let handshake_ticks = ticks() - start - (uart::idle_ticks() - idle_start);
     hprintln!("handshake: {} ticks without UART waits", handshake_ticks);
+    hprintln!("stack high-water after handshake: {} bytes", stack_high_water());
 
     let mut snapshots = Snapshots;
     let mut handler = Inventory { executed: 0 };
