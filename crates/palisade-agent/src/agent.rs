@@ -353,6 +353,9 @@ where
     /// credential (commands must name it). Fails when the persistent state
     /// cannot be read or written, because without it replay protection
     /// would restart at every boot.
+    // Inlined so that the large agent value is built in the caller's slot
+    // instead of being moved through several stack temporaries.
+    #[inline(always)]
     pub fn new(
         config: AgentConfig,
         identity: DeviceIdentity<'a, S>,
