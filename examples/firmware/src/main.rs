@@ -314,7 +314,10 @@ fn main() -> ! {
     }
     let handshake_ticks = ticks() - start - (uart::idle_ticks() - idle_start);
     hprintln!("handshake: {} ticks without UART waits", handshake_ticks);
-    hprintln!("stack high-water after handshake: {} bytes", stack_high_water());
+    hprintln!(
+        "stack high-water after handshake: {} bytes",
+        stack_high_water()
+    );
 
     let mut snapshots = Snapshots;
     let mut handler = Inventory { executed: 0 };
