@@ -175,6 +175,7 @@ impl GatewayCore {
             _ => (None, AdmissionRejection::ProtocolViolation),
         };
         self.metrics.rejected_admission(reason);
+        tracing::warn!(kind = event.kind().name(), device = ?device, reason = reason.name(), "admission rejected");
         self.outbox
             .store_gateway_events(device, std::slice::from_ref(event))?;
         self.metrics.events(event.class(), 1);
@@ -228,7 +229,25 @@ impl GatewayCore {
             commands: Vec::new(),
             disconnect: state == Some(DeviceState::Revoked),
         };
-        for (event, disposition) in batch.iter().zip(&outcome.receipt.dispositions) {
+        // The batch is committed, so it must be acknowledged even when a
+        // later step fails; such a failure is logged and the step skipped.
+        if let Err(error) = self.inspect(device, batch, now, &mut outcome) {
+            tracing::error!(%device, %error, "failed to inspect a stored batch; its remaining findings are lost");
+        }
+        Ok(outcome)
+    }
+
+    /// Updates the inventory, detects, stores findings and responds for a
+    /// committed batch.
+    fn inspect(
+        &mut self,
+        device: DeviceId,
+        batch: &[Event<'_>],
+        now: u64,
+        outcome: &mut BatchOutcome,
+    ) -> Result<(), StorageError> {
+        let dispositions = outcome.receipt.dispositions.clone();
+        for (event, disposition) in batch.iter().zip(&dispositions) {
             // An identical resend was inspected when it first arrived; a
             // different event under a reused key goes to the engine, which
             // reports it as a replay or regression.
@@ -269,7 +288,7 @@ impl GatewayCore {
             outcome.commands.extend(response.commands);
             outcome.disconnect |= response.disconnect;
         }
-        Ok(outcome)
+        Ok(())
     }
 
     /// Runs one delivery round, prunes delivered rows past the retention
