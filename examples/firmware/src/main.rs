@@ -282,7 +282,6 @@ fn main() -> ! {
             max_rto_ms: 30_000,
             initial_credit: 8,
         },
-        ..AgentConfig::default()
     };
     let persist = SlotStore::new(MemoryFlash::<STORE_LEN>::new()).unwrap_or_else(|_| fail("state"));
     let mut agent: Agent<'_, MemoryStorage<4096, 32>, _, SoftwareSigner, AGGREGATOR_SLOTS, 256> =
@@ -302,7 +301,7 @@ fn main() -> ! {
     let script_clock = ManualClock::new(0);
 
     #[cfg(feature = "insecure-fixed-rng")]
-    let mut rng = FixedSeedRng(0x5EED_0F_FA11_5AFE);
+    let mut rng = FixedSeedRng(0x005E_ED0F_FA11_5AFE);
     #[cfg(not(feature = "insecure-fixed-rng"))]
     let mut rng = NoHardwareRng;
 
