@@ -216,10 +216,10 @@ impl Link for ChannelLink {
     }
 }
 
-/// Error of a [`CobsLink`].
+/// Error of a [`CobsLink`] or a [`StreamLink`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CobsLinkError<E: core::fmt::Debug> {
+pub enum ByteLinkError<E: core::fmt::Debug> {
     /// The byte stream failed.
     #[error("byte stream failed: {0:?}")]
     Io(E),
@@ -311,7 +311,7 @@ impl<T> Link for CobsLink<T>
 where
     T: palisade_transport::link::BoundedRead + embedded_io::Write,
 {
-    type Error = CobsLinkError<T::Error>;
+    type Error = ByteLinkError<T::Error>;
 
     fn send(&mut self, frame: &[u8]) -> Result<(), Self::Error> {
         // Each block is a code byte (1 + number of data bytes) followed by up
@@ -324,8 +324,8 @@ where
                 .position(|byte| *byte == 0)
                 .unwrap_or(rest.len().min(254));
             let code = [run as u8 + 1];
-            self.io.write_all(&code).map_err(CobsLinkError::Io)?;
-            self.io.write_all(&rest[..run]).map_err(CobsLinkError::Io)?;
+            self.io.write_all(&code).map_err(ByteLinkError::Io)?;
+            self.io.write_all(&rest[..run]).map_err(ByteLinkError::Io)?;
             if run == 254 && run < rest.len() {
                 // A full block implies no zero; the next block starts here.
                 rest = &rest[run..];
@@ -336,8 +336,8 @@ where
                 break;
             }
         }
-        self.io.write_all(&[0]).map_err(CobsLinkError::Io)?;
-        self.io.flush().map_err(CobsLinkError::Io)?;
+        self.io.write_all(&[0]).map_err(ByteLinkError::Io)?;
+        self.io.flush().map_err(ByteLinkError::Io)?;
         self.stats.frames_sent += 1;
         Ok(())
     }
@@ -352,7 +352,7 @@ where
                     palisade_wire::cobs::Feed::Message(frame) => {
                         let capacity = buffer.len();
                         let Some(target) = buffer.get_mut(..frame.len()) else {
-                            return Err(CobsLinkError::FrameTooLong {
+                            return Err(ByteLinkError::FrameTooLong {
                                 len: frame.len(),
                                 capacity,
                             });
@@ -366,9 +366,9 @@ where
             }
             self.io
                 .set_read_timeout_ms(self.idle_timeout_ms)
-                .map_err(CobsLinkError::Io)?;
+                .map_err(ByteLinkError::Io)?;
             match self.io.read(&mut self.staging) {
-                Ok(0) => return Err(CobsLinkError::Closed),
+                Ok(0) => return Err(ByteLinkError::Closed),
                 Ok(count) => {
                     self.start = 0;
                     self.end = count;
@@ -378,19 +378,169 @@ where
                 {
                     return Ok(None);
                 }
-                Err(error) => return Err(CobsLinkError::Io(error)),
+                Err(error) => return Err(ByteLinkError::Io(error)),
             }
         }
     }
 }
 
-/// A TCP connection to a gateway as a [`Link`]: COBS frames (as on a
-/// UART) over a `std::net::TcpStream`, so that a frame still arriving when a
-/// receive times out is kept for the next call.
+/// Frames with a 4-byte big-endian length prefix (palisade-transport's
+/// stream framing, which the gateway's TCP server speaks) over a byte
+/// stream such as a TCP socket.
 ///
-/// NOTE: palisade-transport's length-prefixed `FramedLink` marks the stream
-/// broken when a frame straddles the deadline of one `recv` call, which an
-/// agent that polls with short timeouts hits at random; hence COBS here.
+/// [`recv`](Link::recv) returns `None` after `idle_timeout_ms` without a
+/// byte and keeps a partly received frame for the next call, so a frame
+/// that arrives across a poll boundary is not lost. A length above
+/// [`FRAME_CAPACITY`] or of zero means the stream lost its place; it is an
+/// error and the connection must be closed.
+pub struct StreamLink<T> {
+    io: T,
+    prefix: [u8; 4],
+    prefix_len: usize,
+    frame: [u8; FRAME_CAPACITY],
+    frame_len: Option<usize>,
+    received: usize,
+    staging: [u8; STAGING_LEN],
+    start: usize,
+    end: usize,
+    idle_timeout_ms: u64,
+    frames_sent: u64,
+    frames_received: u64,
+}
+
+impl<T> core::fmt::Debug for StreamLink<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StreamLink")
+            .field("frames_sent", &self.frames_sent)
+            .field("frames_received", &self.frames_received)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> StreamLink<T>
+where
+    T: palisade_transport::link::BoundedRead + embedded_io::Write,
+{
+    /// Wraps `io`; `recv` gives up after `idle_timeout_ms` without a byte.
+    pub fn new(io: T, idle_timeout_ms: u64) -> Self {
+        Self {
+            io,
+            prefix: [0; 4],
+            prefix_len: 0,
+            frame: [0; FRAME_CAPACITY],
+            frame_len: None,
+            received: 0,
+            staging: [0; STAGING_LEN],
+            start: 0,
+            end: 0,
+            idle_timeout_ms,
+            frames_sent: 0,
+            frames_received: 0,
+        }
+    }
+
+    /// Returns the frames sent and received since creation.
+    pub fn frame_counts(&self) -> (u64, u64) {
+        (self.frames_sent, self.frames_received)
+    }
+
+    /// Returns the byte stream.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
+    /// Moves staged bytes into the frame under assembly; returns the length
+    /// of a completed frame.
+    fn assemble(&mut self) -> Result<Option<usize>, ByteLinkError<T::Error>> {
+        while self.start < self.end {
+            match self.frame_len {
+                None => {
+                    self.prefix[self.prefix_len] = self.staging[self.start];
+                    self.prefix_len += 1;
+                    self.start += 1;
+                    if self.prefix_len == 4 {
+                        let len = u32::from_be_bytes(self.prefix) as usize;
+                        if len == 0 || len > FRAME_CAPACITY {
+                            return Err(ByteLinkError::FrameTooLong {
+                                len,
+                                capacity: FRAME_CAPACITY,
+                            });
+                        }
+                        self.frame_len = Some(len);
+                        self.received = 0;
+                    }
+                }
+                Some(len) => {
+                    let take = (len - self.received).min(self.end - self.start);
+                    self.frame[self.received..self.received + take]
+                        .copy_from_slice(&self.staging[self.start..self.start + take]);
+                    self.received += take;
+                    self.start += take;
+                    if self.received == len {
+                        self.frame_len = None;
+                        self.prefix_len = 0;
+                        return Ok(Some(len));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl<T> Link for StreamLink<T>
+where
+    T: palisade_transport::link::BoundedRead + embedded_io::Write,
+{
+    type Error = ByteLinkError<T::Error>;
+
+    fn send(&mut self, frame: &[u8]) -> Result<(), Self::Error> {
+        let len = u32::try_from(frame.len()).map_err(|_| ByteLinkError::FrameTooLong {
+            len: frame.len(),
+            capacity: FRAME_CAPACITY,
+        })?;
+        self.io
+            .write_all(&len.to_be_bytes())
+            .map_err(ByteLinkError::Io)?;
+        self.io.write_all(frame).map_err(ByteLinkError::Io)?;
+        self.io.flush().map_err(ByteLinkError::Io)?;
+        self.frames_sent += 1;
+        Ok(())
+    }
+
+    fn recv(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        loop {
+            if let Some(len) = self.assemble()? {
+                let capacity = buffer.len();
+                let Some(target) = buffer.get_mut(..len) else {
+                    return Err(ByteLinkError::FrameTooLong { len, capacity });
+                };
+                target.copy_from_slice(&self.frame[..len]);
+                self.frames_received += 1;
+                return Ok(Some(len));
+            }
+            self.io
+                .set_read_timeout_ms(self.idle_timeout_ms)
+                .map_err(ByteLinkError::Io)?;
+            match self.io.read(&mut self.staging) {
+                Ok(0) => return Err(ByteLinkError::Closed),
+                Ok(count) => {
+                    self.start = 0;
+                    self.end = count;
+                }
+                Err(error)
+                    if embedded_io::Error::kind(&error) == embedded_io::ErrorKind::TimedOut =>
+                {
+                    return Ok(None);
+                }
+                Err(error) => return Err(ByteLinkError::Io(error)),
+            }
+        }
+    }
+}
+
+/// A TCP connection to a gateway as a [`Link`]: length-prefixed frames, as
+/// the gateway's TCP server expects, over a `std::net::TcpStream`.
 ///
 /// Each `recv` returns `None` after `idle_timeout_ms` without a byte; each
 /// write is bounded by `write_timeout`.
@@ -399,7 +549,7 @@ pub fn tcp_link(
     stream: std::net::TcpStream,
     idle_timeout_ms: u64,
     write_timeout: std::time::Duration,
-) -> std::io::Result<CobsLink<palisade_transport::std_io::TcpIo>> {
+) -> std::io::Result<StreamLink<palisade_transport::std_io::TcpIo>> {
     let io = palisade_transport::std_io::TcpIo::new(stream, write_timeout)?;
-    Ok(CobsLink::new(io, idle_timeout_ms))
+    Ok(StreamLink::new(io, idle_timeout_ms))
 }

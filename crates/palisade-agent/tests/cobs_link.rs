@@ -205,3 +205,49 @@ fn frame_capacity_boundary() {
         assert_eq!(link.stats().frames_dropped, u64::from(!accepted));
     }
 }
+
+#[test]
+fn stream_link_keeps_partial_frame_across_polls() {
+    use palisade_agent::link::StreamLink;
+
+    let frames: Vec<Vec<u8>> = vec![vec![1, 0, 2], vec![0; 700], vec![5; FRAME_CAPACITY]];
+    let mut encoded = Vec::new();
+    for frame in &frames {
+        let mut link = StreamLink::new(stream(Vec::new(), 1), 1);
+        link.send(frame).expect("sends");
+        encoded.extend_from_slice(&link.get_mut().output);
+    }
+    assert_eq!(&encoded[..7], &[0, 0, 0, 3, 1, 0, 2]);
+
+    // Deliver the bytes in two halves: the first poll ends mid-frame.
+    let half = encoded.len() / 2;
+    let mut link = StreamLink::new(stream(encoded[..half].to_vec(), 5), 1);
+    let mut buffer = vec![0u8; FRAME_CAPACITY];
+    let mut received = Vec::new();
+    while let Some(len) = link.recv(&mut buffer).expect("no error") {
+        received.push(buffer[..len].to_vec());
+    }
+    link.get_mut().input.extend_from_slice(&encoded[half..]);
+    while let Some(len) = link.recv(&mut buffer).expect("no error") {
+        received.push(buffer[..len].to_vec());
+    }
+    assert_eq!(received, frames);
+}
+
+#[test]
+fn stream_link_length_boundary() {
+    use palisade_agent::link::StreamLink;
+
+    for (len, accepted) in [
+        (FRAME_CAPACITY, true),
+        (FRAME_CAPACITY + 1, false),
+        (0, false),
+    ] {
+        let mut input = (len as u32).to_be_bytes().to_vec();
+        input.extend(std::iter::repeat_n(3u8, len));
+        let mut link = StreamLink::new(stream(input, 64), 1);
+        let mut buffer = vec![0u8; FRAME_CAPACITY + 1];
+        let result = link.recv(&mut buffer);
+        assert_eq!(result.is_ok(), accepted, "declared length {len}");
+    }
+}
