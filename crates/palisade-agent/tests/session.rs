@@ -492,7 +492,7 @@ fn gateway_with_untrusted_credential_is_rejected() {
             credential: &fixture.gateway,
             signer: &fixture.gateway_signer,
         };
-        let mut peer = GatewayPeer::new(identity, fixture.verifier(), 20);
+        let mut peer = GatewayPeer::new(identity, fixture.verifier(), 100);
         // The device never sends message 3, so the peer times out.
         peer.accept(
             &mut peer_link,
