@@ -53,17 +53,6 @@ pub trait CommandHandler {
     fn execute(&mut self, command: &VerifiedCommand) -> Execution;
 }
 
-/// A command waiting for the interlock to allow it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeferredCommand {
-    /// The command's id.
-    pub command_id: u64,
-    /// The requested action.
-    pub action: CommandAction,
-    /// Last second (Unix epoch) at which it may still run.
-    pub not_after: u64,
-}
-
 /// Maps a verification failure to the reason a `command_rejected` event
 /// carries.
 pub fn reject_reason(reason: &RejectReason) -> CommandRejectReason {
