@@ -209,6 +209,56 @@ impl GatewayCore {
                 return Err(error.into());
             }
         };
+        Ok(self.finish(device, batch, state, receipt, now))
+    }
+
+    /// Stores several devices' batches in one transaction (one fsync for
+    /// all, which a busy gateway needs), then inspects each like
+    /// [`GatewayCore::receive`]. Either every batch is committed, and each
+    /// may be acknowledged, or none is.
+    pub fn receive_many(
+        &mut self,
+        batches: &[(DeviceId, &[Event<'_>])],
+    ) -> Result<Vec<BatchOutcome>, CoreError> {
+        let now = now_unix_ms();
+        let mut states = Vec::with_capacity(batches.len());
+        for (device, _) in batches {
+            states.push(self.inventory.state(*device)?);
+        }
+        let requests: Vec<_> = batches
+            .iter()
+            .zip(&states)
+            .map(|((device, batch), state)| (*device, *batch, telemetry_policy(*state)))
+            .collect();
+        let receipts = match self.outbox.store_many(&requests) {
+            Ok(receipts) => receipts,
+            Err(error) => {
+                let events: usize = batches.iter().map(|(_, batch)| batch.len()).sum();
+                let reason = match error {
+                    StorageError::BatchTooLarge { .. } => DropReason::BatchTooLarge,
+                    _ => DropReason::StorageFailure,
+                };
+                self.metrics.drops(reason, events as u64);
+                tracing::error!(%error, batches = batches.len(), events, "batches not stored; they are not acknowledged");
+                return Err(error.into());
+            }
+        };
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for (((device, batch), state), receipt) in batches.iter().zip(states).zip(receipts) {
+            outcomes.push(self.finish(*device, batch, state, receipt, now));
+        }
+        Ok(outcomes)
+    }
+
+    /// Counts a committed batch and inspects it.
+    fn finish(
+        &mut self,
+        device: DeviceId,
+        batch: &[Event<'_>],
+        state: Option<DeviceState>,
+        receipt: StoreReceipt,
+        now: u64,
+    ) -> BatchOutcome {
         for class in [
             EventClass::Security,
             EventClass::Operational,
@@ -234,7 +284,7 @@ impl GatewayCore {
         if let Err(error) = self.inspect(device, batch, now, &mut outcome) {
             tracing::error!(%device, %error, "failed to inspect a stored batch; its remaining findings are lost");
         }
-        Ok(outcome)
+        outcome
     }
 
     /// Updates the inventory, detects, stores findings and responds for a

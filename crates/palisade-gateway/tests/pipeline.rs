@@ -287,6 +287,61 @@ fn resend_is_silent_and_reused_sequence_is_reported() {
 }
 
 #[test]
+fn group_receive_commits_all_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let mut core = GatewayCore::open(config.clone(), Metrics::new()).unwrap();
+    core.admit(&admission()).unwrap();
+    let other = DeviceId([0x78; 16]);
+    core.admit(&Admission {
+        device: other,
+        credential_serial: Some(4243),
+        ..admission()
+    })
+    .unwrap();
+    core.inventory()
+        .set_state(other, DeviceState::Isolated)
+        .unwrap();
+
+    let mut first = Counter {
+        sequence: 0,
+        uptime_ms: 10_000,
+    };
+    let mut second = Counter {
+        sequence: 0,
+        uptime_ms: 10_000,
+    };
+    let batch_a: Vec<_> = (0..3)
+        .map(|_| first.event(samples::body(EventKind::Telemetry)))
+        .collect();
+    let batch_b: Vec<_> = (0..3)
+        .map(|_| second.event(samples::body(EventKind::Telemetry)))
+        .collect();
+    let outcomes = core
+        .receive_many(&[(DEVICE, &batch_a), (other, &batch_b)])
+        .unwrap();
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0].receipt.stored, 3);
+    // The isolated device's telemetry is withheld in a group commit too.
+    assert_eq!(
+        (outcomes[1].receipt.stored, outcomes[1].receipt.withheld),
+        (0, 3)
+    );
+
+    // One batch too large: nothing of the group is stored.
+    let huge: Vec<_> = (0..config.outbox.max_batch_events + 1)
+        .map(|_| first.event(samples::body(EventKind::Heartbeat)))
+        .collect();
+    let small = vec![second.event(samples::body(EventKind::Heartbeat))];
+    assert!(
+        core.receive_many(&[(other, &small), (DEVICE, &huge)])
+            .is_err()
+    );
+    let rows = core.outbox().read_after(0, 100).unwrap();
+    assert_eq!(rows.len(), 1);
+}
+
+#[test]
 fn revoked_device_is_rejected_at_admission() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Metrics::new();
