@@ -39,6 +39,10 @@ pub const MAX_EVIDENCE: usize = 16;
 /// Admission failures from one peer address that raise a finding per
 /// minute; further ones in the same minute are counted in the next finding.
 pub const ADMISSION_FINDINGS_PER_PEER_PER_MINUTE: u32 = 1;
+/// Peer addresses whose admission findings are limited. When more addresses
+/// fail within one minute, the ones beyond the table raise a finding per
+/// attempt instead of being limited.
+pub const MAX_TRACKED_PEERS: usize = 4096;
 
 /// Exponentially weighted mean and variance of one data rate.
 #[derive(Debug, Clone, Copy, Default)]
@@ -341,8 +345,19 @@ impl Engine {
             return Vec::new();
         }
         let mut summary = summary;
-        if let Some(peer) = peer {
-            let minute = now_unix_ms / 60_000;
+        let minute = now_unix_ms / 60_000;
+        if let Some(peer) = peer
+            && !self.peers.contains_key(&(rule, peer))
+            && self.peers.len() >= MAX_TRACKED_PEERS
+        {
+            // Windows of past minutes hold no limit any more; dropping them
+            // only loses the count of attempts they did not report.
+            self.peers.retain(|_, window| window.minute == minute);
+        }
+        let limited = peer.filter(|peer| {
+            self.peers.contains_key(&(rule, *peer)) || self.peers.len() < MAX_TRACKED_PEERS
+        });
+        if let Some(peer) = limited {
             let window = self.peers.entry((rule, peer)).or_insert(PeerWindow {
                 minute,
                 reported: 0,

@@ -942,3 +942,53 @@ fn telemetry_evidence_carries_no_payload() {
     assert!(gap.evidence[0].event.is_null());
     assert!(!gap.evidence[0].summary.is_empty());
 }
+
+#[test]
+fn peer_table_is_bounded() {
+    use palisade_gateway::detect::MAX_TRACKED_PEERS;
+
+    let mut engine = engine();
+    let attempt = |index: usize| Event {
+        header: Header::default(),
+        body: EventBody::UnknownDevice(UnknownDevice {
+            peer: SocketAddress::new(
+                IpAddress::V6({
+                    let mut octets = [0u8; 16];
+                    octets[15] = 1;
+                    octets[8..16].copy_from_slice(&(index as u64).to_be_bytes());
+                    octets
+                }),
+                40_000,
+            ),
+            claimed_device_id: None,
+        }),
+    };
+    for index in 0..MAX_TRACKED_PEERS {
+        assert_eq!(
+            engine.observe_admission_failure(&attempt(index), NOW).len(),
+            1
+        );
+        assert!(
+            engine
+                .observe_admission_failure(&attempt(index), NOW)
+                .is_empty(),
+            "peer {index} not limited"
+        );
+    }
+    // One address more than the table holds is reported every time.
+    let beyond = attempt(MAX_TRACKED_PEERS);
+    assert_eq!(engine.observe_admission_failure(&beyond, NOW).len(), 1);
+    assert_eq!(engine.observe_admission_failure(&beyond, NOW).len(), 1);
+    // A minute later the old windows make room again.
+    assert_eq!(
+        engine
+            .observe_admission_failure(&beyond, NOW + 60_000)
+            .len(),
+        1
+    );
+    assert!(
+        engine
+            .observe_admission_failure(&beyond, NOW + 60_000)
+            .is_empty()
+    );
+}
