@@ -83,6 +83,7 @@ pub mod db;
 pub mod delivery;
 pub mod detect;
 pub mod finding;
+pub mod fleet;
 pub mod hex_id;
 pub mod inventory;
 pub mod metrics;

@@ -151,9 +151,7 @@ pub enum SendCommandError {
     #[error("device {0} has no open session; wait for it to connect and retry")]
     NotConnected(DeviceId),
     /// The session's command queue is full.
-    #[error(
-        "the command queue of device {0} is full ({COMMAND_QUEUE_LEN} commands); retry later"
-    )]
+    #[error("the command queue of device {0} is full ({COMMAND_QUEUE_LEN} commands); retry later")]
     Busy(DeviceId),
 }
 
@@ -309,7 +307,9 @@ pub enum IssueError {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves data that is still usable for
     // counting and queueing; keep serving instead of cascading the panic.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn now_unix_ms() -> u64 {
@@ -440,8 +440,12 @@ async fn connection(
             .await;
             match stored {
                 Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::error!(%peer, %error, "storing a refused admission failed"),
-                Err(error) => tracing::error!(%peer, %error, "storing a refused admission panicked"),
+                Ok(Err(error)) => {
+                    tracing::error!(%peer, %error, "storing a refused admission failed")
+                }
+                Err(error) => {
+                    tracing::error!(%peer, %error, "storing a refused admission panicked")
+                }
             }
             return;
         }
@@ -821,8 +825,7 @@ async fn session(
             if pending.len() >= shared.config.max_batch_records {
                 break;
             }
-            if let Ok(Ok(next)) =
-                tokio::time::timeout(Duration::from_millis(1), link.recv()).await
+            if let Ok(Ok(next)) = tokio::time::timeout(Duration::from_millis(1), link.recv()).await
             {
                 frames.push(next.to_vec());
             }
@@ -830,7 +833,15 @@ async fn session(
         if pending.is_empty() {
             continue;
         }
-        let disconnect = commit_and_ack(link, &mut admitted, &mut receiver, pending, shared, &mut out).await?;
+        let disconnect = commit_and_ack(
+            link,
+            &mut admitted,
+            &mut receiver,
+            pending,
+            shared,
+            &mut out,
+        )
+        .await?;
         if disconnect {
             return Ok("device revoked");
         }
