@@ -7,10 +7,28 @@
 //! are seconds since the Unix epoch. Every failure prints its reason to
 //! standard error and exits non-zero: 1 when a verification rejects the
 //! input, 2 for usage and file errors.
+//!
+//! # Exit codes
+//!
+//! - 0: success. A closed standard output (for example `palisade inspect
+//!   FILE | head -4`) also ends the command with 0.
+//! - 1: a verification (`verify`, `verify-command`) rejected the input; the
+//!   message ends with the library's stable reason code.
+//! - 2: usage, file or encoding error: a missing or unreadable file, a file
+//!   of the wrong type, an output file that exists without `--force`, a
+//!   signer whose credential lacks the needed usage, or an invalid option.
+//!
+//! # JSON output
+//!
+//! `inspect --json` prints every 64-bit integer (serials, counters, command
+//! ids, list numbers, custom arguments and times) as a decimal string,
+//! because JSON readers such as jq and JavaScript round numbers above 2^53.
+//! Smaller integers (versions, vendor, model and action codes) are numbers.
 
 #![forbid(unsafe_code)]
 
 use std::fs;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,11 +43,28 @@ use palisade_credential::{
 };
 use serde_json::{Value, json};
 
+/// Exit codes, shown at the end of `--help`.
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (also when standard output is closed early, as by `| head`)
+  1  a verification rejected the input; the message ends with its reason code
+  2  usage, file or encoding error (missing or wrong-type file, existing output
+     file without --force, signer credential without the needed usage)";
+
+/// Appends one formatted line to the output buffer.
+macro_rules! outln {
+    ($output:expr, $($arg:tt)*) => {{
+        $output.push_str(&format!($($arg)*));
+        $output.push('\n');
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "palisade",
     version,
-    about = "Keys, credentials, revocation lists and signed commands for Palisade devices"
+    about = "Keys, credentials, revocation lists and signed commands for Palisade devices",
+    after_help = EXIT_CODES_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +88,15 @@ enum Commands {
         kind: IssueKind,
     },
     /// Print a credential, revocation list or command as text or JSON.
+    ///
+    /// Decodes the file without checking any signature; use `verify` or
+    /// `verify-command` for that.
+    #[command(after_help = "\
+JSON output: every 64-bit integer (serial, counter, command_id, list number,
+custom argument, times) is a decimal string, because jq and JavaScript round
+numbers above 2^53; \"not_after\": \"never\" marks no expiry. An intermediate's
+\"models\" is \"any\" when it may issue for every model, else an array of model
+ids. \"signature_checked\" is always false.")]
     Inspect {
         /// File to inspect.
         file: PathBuf,
@@ -95,6 +139,9 @@ enum Commands {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
     },
     /// Write a signed command for one device.
     SignCommand {
@@ -131,6 +178,9 @@ enum Commands {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -162,6 +212,9 @@ struct CommonIssue {
     /// Output credential file.
     #[arg(long)]
     out: PathBuf,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -261,9 +314,48 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
     fs::read(path).map_err(|error| usage_error(format!("cannot read {}: {error}", path.display())))
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Outcome {
-    fs::write(path, bytes)
+/// Writes `bytes` to `path`; without `force` an existing file is kept and reported.
+fn write_file(path: &Path, bytes: &[u8], force: bool) -> Outcome {
+    let mut options = fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(path).map_err(|error| {
+        if error.kind() == io::ErrorKind::AlreadyExists {
+            exists_error(path)
+        } else {
+            usage_error(format!("cannot write {}: {error}", path.display()))
+        }
+    })?;
+    file.write_all(bytes)
         .map_err(|error| usage_error(format!("cannot write {}: {error}", path.display())))
+}
+
+fn exists_error(path: &Path) -> Failure {
+    usage_error(format!(
+        "{} exists; pass --force to overwrite it",
+        path.display()
+    ))
+}
+
+/// Rejects an existing output file before any work is done.
+fn check_output(path: &Path, force: bool) -> Outcome {
+    if path.exists() && !force {
+        return Err(exists_error(path));
+    }
+    Ok(())
+}
+
+/// Returns `count` and `word`, with an `s` unless `count` is 1.
+fn plural(count: usize, word: &str) -> String {
+    if count == 1 {
+        format!("{count} {word}")
+    } else {
+        format!("{count} {word}s")
+    }
 }
 
 fn read_key(path: &Path) -> Result<SoftwareSigner, Failure> {
@@ -292,22 +384,18 @@ fn random_u64() -> Result<u64, Failure> {
     OsRng
         .fill_bytes(&mut bytes)
         .map_err(|error| usage_error(error.to_string()))?;
-    // Keep serials below 2^63 so they print the same in every JSON reader.
+    // Keep serials below 2^63 so they also fit a signed 64-bit integer.
     Ok(u64::from_le_bytes(bytes) >> 1)
 }
 
-fn keygen(out: &Path, force: bool) -> Outcome {
-    if out.exists() && !force {
-        return Err(usage_error(format!(
-            "{} exists; pass --force to overwrite it",
-            out.display()
-        )));
-    }
+fn keygen(output: &mut String, out: &Path, force: bool) -> Outcome {
+    check_output(out, force)?;
     let signer = SoftwareSigner::generate(&mut OsRng)?;
     let document = signer.to_pkcs8();
-    write_file(out, document.as_ref())?;
+    write_file(out, document.as_ref(), force)?;
     restrict_permissions(out)?;
-    println!(
+    outln!(
+        output,
         "wrote {} (key id {}, public key {})",
         out.display(),
         signer.key_id(),
@@ -364,8 +452,13 @@ fn base_body(
     })
 }
 
-fn issue(kind: &IssueKind) -> Outcome {
-    let (body, issuer, out) = match kind {
+fn issue(output: &mut String, kind: &IssueKind) -> Outcome {
+    let (IssueKind::Root { common, .. }
+    | IssueKind::Intermediate { common, .. }
+    | IssueKind::Device { common, .. }
+    | IssueKind::Gateway { common, .. }) = kind;
+    check_output(&common.out, common.force)?;
+    let (body, issuer, common) = match kind {
         IssueKind::Root { key, common } => {
             let signer = read_key(key)?;
             let usage = KeyUsage::ISSUE_CREDENTIALS.union(KeyUsage::SIGN_REVOCATION_LISTS);
@@ -378,7 +471,7 @@ fn issue(kind: &IssueKind) -> Outcome {
                     usage,
                 )?,
                 signer,
-                &common.out,
+                common,
             )
         }
         IssueKind::Intermediate {
@@ -415,7 +508,7 @@ fn issue(kind: &IssueKind) -> Outcome {
                 },
             };
             body.issuer_limits = Some(IssuerLimits { window, models });
-            (body, issuer, &common.out)
+            (body, issuer, common)
         }
         IssueKind::Device {
             issuer_key,
@@ -445,7 +538,7 @@ fn issue(kind: &IssueKind) -> Outcome {
             };
             body.subject.model_id = *model;
             body.subject.hardware_revision = *hardware_revision;
-            (body, issuer, &common.out)
+            (body, issuer, common)
         }
         IssueKind::Gateway {
             issuer_key,
@@ -463,16 +556,17 @@ fn issue(kind: &IssueKind) -> Outcome {
             (
                 base_body(CredentialKind::Gateway, &issuer, subject, common, usage)?,
                 issuer,
-                &common.out,
+                common,
             )
         }
     };
     let mut buffer = [0u8; MAX_CREDENTIAL_LEN];
     let len = body.issue(&issuer, &mut buffer)?;
-    write_file(out, &buffer[..len])?;
-    println!(
+    write_file(&common.out, &buffer[..len], common.force)?;
+    outln!(
+        output,
         "wrote {} ({} credential, serial {}, key id {})",
-        out.display(),
+        common.out.display(),
         body.kind,
         body.serial,
         body.key_id()
@@ -490,9 +584,18 @@ fn time_text(seconds: u64) -> String {
 
 fn validity_json(validity: &Validity) -> Value {
     json!({
-        "not_before": validity.not_before,
-        "not_after": if validity.not_after == NO_EXPIRY { Value::from("never") } else { Value::from(validity.not_after) },
+        "not_before": validity.not_before.to_string(),
+        "not_after": time_text(validity.not_after),
     })
+}
+
+/// The models an intermediate may issue for: `"any"` when the list is empty.
+fn models_json(models: &[u32]) -> Value {
+    if models.is_empty() {
+        Value::from("any")
+    } else {
+        Value::from(models)
+    }
 }
 
 fn credential_json(credential: &Credential<'_>) -> Value {
@@ -502,7 +605,7 @@ fn credential_json(credential: &Credential<'_>) -> Value {
         "version": body.version,
         "kind": body.kind.name(),
         "algorithm": body.algorithm.0,
-        "serial": body.serial,
+        "serial": body.serial.to_string(),
         "issuer_key_id": body.issuer.to_string(),
         "subject": {
             "device_id": body.subject.device_id.to_string(),
@@ -516,17 +619,19 @@ fn credential_json(credential: &Credential<'_>) -> Value {
         "usage": body.usage.names().collect::<Vec<_>>(),
         "issuer_limits": body.issuer_limits.as_ref().map(|limits| json!({
             "window": validity_json(&limits.window),
-            "models": limits.models.as_slice(),
+            "models": models_json(limits.models.as_slice()),
         })),
         "signature": hex::encode(credential.signature),
+        "signature_checked": false,
     })
 }
 
-fn print_credential_text(credential: &Credential<'_>) {
+fn print_credential_text(output: &mut String, credential: &Credential<'_>) {
     let body = &credential.body;
-    println!("credential (version {})", body.version);
-    println!("  kind:              {}", body.kind);
-    println!(
+    outln!(output, "credential (version {})", body.version);
+    outln!(output, "  kind:              {}", body.kind);
+    outln!(
+        output,
         "  algorithm:         {}{}",
         body.algorithm.0,
         if body.algorithm == SignatureAlgorithm::ED25519 {
@@ -535,31 +640,39 @@ fn print_credential_text(credential: &Credential<'_>) {
             " (unknown)"
         }
     );
-    println!("  serial:            {}", body.serial);
-    println!("  issuer key id:     {}", body.issuer);
-    println!("  device id:         {}", body.subject.device_id);
-    println!("  vendor id:         {}", body.subject.vendor_id);
-    println!("  model id:          {}", body.subject.model_id);
-    println!("  hardware revision: {}", body.subject.hardware_revision);
-    println!("  public key:        {}", body.public_key);
-    println!("  key id:            {}", body.key_id());
-    println!("  not before:        {}", body.validity.not_before);
-    println!(
+    outln!(output, "  serial:            {}", body.serial);
+    outln!(output, "  issuer key id:     {}", body.issuer);
+    outln!(output, "  device id:         {}", body.subject.device_id);
+    outln!(output, "  vendor id:         {}", body.subject.vendor_id);
+    outln!(output, "  model id:          {}", body.subject.model_id);
+    outln!(
+        output,
+        "  hardware revision: {}",
+        body.subject.hardware_revision
+    );
+    outln!(output, "  public key:        {}", body.public_key);
+    outln!(output, "  key id:            {}", body.key_id());
+    outln!(output, "  not before:        {}", body.validity.not_before);
+    outln!(
+        output,
         "  not after:         {}",
         time_text(body.validity.not_after)
     );
-    println!(
+    outln!(
+        output,
         "  usage:             {}",
         body.usage.names().collect::<Vec<_>>().join(", ")
     );
     if let Some(limits) = &body.issuer_limits {
-        println!("  may issue from:    {}", limits.window.not_before);
-        println!(
+        outln!(output, "  may issue from:    {}", limits.window.not_before);
+        outln!(
+            output,
             "  may issue until:   {}",
             time_text(limits.window.not_after)
         );
         let models: Vec<String> = limits.models.iter().map(u32::to_string).collect();
-        println!(
+        outln!(
+            output,
             "  models:            {}",
             if models.is_empty() {
                 "any".to_string()
@@ -568,7 +681,15 @@ fn print_credential_text(credential: &Credential<'_>) {
             }
         );
     }
-    println!("  signature:         {}", hex::encode(credential.signature));
+    outln!(
+        output,
+        "  signature:         {}",
+        hex::encode(credential.signature)
+    );
+    outln!(
+        output,
+        "  signature check:   not checked; use `palisade verify` with the root credential"
+    );
 }
 
 fn revocation_json(list: &RevocationList, signature: &[u8]) -> Value {
@@ -577,25 +698,26 @@ fn revocation_json(list: &RevocationList, signature: &[u8]) -> Value {
         "version": list.version,
         "root_key_id": list.root.to_string(),
         "signer_key_id": list.signer.to_string(),
-        "number": list.number,
-        "this_update": list.this_update,
-        "next_update": list.next_update,
+        "number": list.number.to_string(),
+        "this_update": list.this_update.to_string(),
+        "next_update": list.next_update.to_string(),
         "revoked_credentials": list.credentials.iter().map(|entry| json!({
             "issuer_key_id": entry.issuer.to_string(),
-            "serial": entry.serial,
+            "serial": entry.serial.to_string(),
         })).collect::<Vec<_>>(),
         "revoked_issuers": list.issuers.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "signature": hex::encode(signature),
+        "signature_checked": false,
     })
 }
 
 fn action_json(action: &CommandAction) -> Value {
     match action {
         CommandAction::InstallRevocationList { number } => {
-            json!({ "name": action.name(), "number": number })
+            json!({ "name": action.name(), "number": number.to_string() })
         }
         CommandAction::Custom { code, argument } => {
-            json!({ "name": action.name(), "code": code, "argument": argument })
+            json!({ "name": action.name(), "code": code, "argument": argument.to_string() })
         }
         _ => json!({ "name": action.name() }),
     }
@@ -607,22 +729,23 @@ fn command_json(command: &Command<'_>, signature: &[u8]) -> Value {
         "version": command.version,
         "action": action_json(&command.action),
         "target": command.target.to_string(),
-        "command_id": command.command_id,
-        "counter": command.counter,
-        "not_after": command.not_after,
+        "command_id": command.command_id.to_string(),
+        "counter": command.counter.to_string(),
+        "not_after": time_text(command.not_after),
         "signer": Credential::decode(command.signer_credential).map(|credential| credential_json(&credential)).unwrap_or(Value::Null),
         "signature": hex::encode(signature),
+        "signature_checked": false,
     })
 }
 
-fn inspect(path: &Path, as_json: bool) -> Outcome {
+fn inspect(output: &mut String, path: &Path, as_json: bool) -> Outcome {
     let bytes = read_file(path)?;
     let credential_error = match Credential::decode(&bytes) {
         Ok(credential) => {
             if as_json {
-                println!("{:#}", credential_json(&credential));
+                outln!(output, "{:#}", credential_json(&credential));
             } else {
-                print_credential_text(&credential);
+                print_credential_text(output, &credential);
             }
             return Ok(());
         }
@@ -631,38 +754,41 @@ fn inspect(path: &Path, as_json: bool) -> Outcome {
     if let Ok((list, _, signature)) = RevocationList::decode_unverified(&bytes) {
         let value = revocation_json(&list, &signature);
         if as_json {
-            println!("{value:#}");
+            outln!(output, "{value:#}");
         } else {
-            println!("revocation list (version {})", list.version);
-            println!("  root key id:   {}", list.root);
-            println!("  signer key id: {}", list.signer);
-            println!("  number:        {}", list.number);
-            println!("  this update:   {}", list.this_update);
-            println!("  next update:   {}", list.next_update);
+            outln!(output, "revocation list (version {})", list.version);
+            outln!(output, "  root key id:   {}", list.root);
+            outln!(output, "  signer key id: {}", list.signer);
+            outln!(output, "  number:        {}", list.number);
+            outln!(output, "  this update:   {}", list.this_update);
+            outln!(output, "  next update:   {}", list.next_update);
             for entry in &list.credentials {
-                println!(
+                outln!(
+                    output,
                     "  revoked:       issuer {} serial {}",
-                    entry.issuer, entry.serial
+                    entry.issuer,
+                    entry.serial
                 );
             }
             for issuer in &list.issuers {
-                println!("  revoked issuer: {issuer}");
+                outln!(output, "  revoked issuer: {issuer}");
             }
         }
         return Ok(());
     }
     if let Ok((command, _, signature)) = Command::decode_unverified(&bytes) {
         if as_json {
-            println!("{:#}", command_json(&command, &signature));
+            outln!(output, "{:#}", command_json(&command, &signature));
         } else {
-            println!("command (version {})", command.version);
-            println!("  action:     {}", command.action.name());
-            println!("  target:     {}", command.target);
-            println!("  command id: {}", command.command_id);
-            println!("  counter:    {}", command.counter);
-            println!("  not after:  {}", command.not_after);
+            outln!(output, "command (version {})", command.version);
+            outln!(output, "  action:     {}", command.action.name());
+            outln!(output, "  target:     {}", command.target);
+            outln!(output, "  command id: {}", command.command_id);
+            outln!(output, "  counter:    {}", command.counter);
+            outln!(output, "  not after:  {}", command.not_after);
             if let Ok(signer) = Credential::decode(command.signer_credential) {
-                println!(
+                outln!(
+                    output,
                     "  signer:     {} serial {} key id {}",
                     signer.body.kind,
                     signer.body.serial,
@@ -679,6 +805,7 @@ fn inspect(path: &Path, as_json: bool) -> Outcome {
 }
 
 fn verify(
+    output: &mut String,
     anchors: &[PathBuf],
     chain: &[PathBuf],
     revocation_lists: &[PathBuf],
@@ -726,15 +853,19 @@ fn verify(
             .is_ok_and(|credential| credential.body.kind == CredentialKind::Gateway)
     {
         let gateway = verifier.verify_gateway(single, time, &lists)?;
-        println!(
+        outln!(
+            output,
             "OK: gateway credential serial {} (key id {}) chains to root {}",
-            gateway.credential.serial, gateway.key_id, gateway.root
+            gateway.credential.serial,
+            gateway.key_id,
+            gateway.root
         );
         return Ok(());
     }
 
     let device = verifier.verify_device_chain(&slices, time, &lists)?;
-    println!(
+    outln!(
+        output,
         "OK: device {} (serial {}, key id {}) chains through intermediate {} to root {}",
         device.device_id(),
         device.credential.serial,
@@ -758,14 +889,18 @@ fn parse_revoked(text: &str) -> Result<RevokedCredential, Failure> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn revoke(
+    output: &mut String,
     key: &Path,
     number: u64,
     credentials: &[String],
     issuers: &[String],
     valid_for: u64,
     out: &Path,
+    force: bool,
 ) -> Outcome {
+    check_output(out, force)?;
     let signer = read_key(key)?;
     let mut entries = credentials
         .iter()
@@ -808,18 +943,20 @@ fn revoke(
     };
     let mut buffer = vec![0u8; MAX_REVOCATION_LIST_LEN];
     let len = list.sign(&signer, &mut buffer)?;
-    write_file(out, &buffer[..len])?;
-    println!(
-        "wrote {} (revocation list number {number}, {} credentials, {} issuers)",
+    write_file(out, &buffer[..len], force)?;
+    outln!(
+        output,
+        "wrote {} (revocation list number {number}, {} revoked, {} revoked)",
         out.display(),
-        entries.len(),
-        issuer_ids.len()
+        plural(entries.len(), "credential"),
+        plural(issuer_ids.len(), "issuer")
     );
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 fn sign_command(
+    output: &mut String,
     key: &Path,
     credential: &Path,
     target: &str,
@@ -830,7 +967,9 @@ fn sign_command(
     command_id: u64,
     expires_in: u64,
     out: &Path,
+    force: bool,
 ) -> Outcome {
+    check_output(out, force)?;
     let signer = read_key(key)?;
     let signer_credential = read_file(credential)?;
     let decoded = Credential::decode(&signer_credential)?;
@@ -870,8 +1009,9 @@ fn sign_command(
     };
     let mut buffer = vec![0u8; MAX_COMMAND_LEN];
     let len = command.sign(&signer, &mut buffer)?;
-    write_file(out, &buffer[..len])?;
-    println!(
+    write_file(out, &buffer[..len], force)?;
+    outln!(
+        output,
         "wrote {} ({} for device {target}, counter {counter})",
         out.display(),
         command.action.name()
@@ -879,17 +1019,17 @@ fn sign_command(
     Ok(())
 }
 
-fn run(cli: Cli) -> Outcome {
+fn run(output: &mut String, cli: Cli) -> Outcome {
     match cli.command {
-        Commands::Keygen { out, force } => keygen(&out, force),
-        Commands::Issue { kind } => issue(&kind),
-        Commands::Inspect { file, json } => inspect(&file, json),
+        Commands::Keygen { out, force } => keygen(output, &out, force),
+        Commands::Issue { kind } => issue(output, &kind),
+        Commands::Inspect { file, json } => inspect(output, &file, json),
         Commands::Verify {
             anchors,
             chain,
             revocation_lists,
             at,
-        } => verify(&anchors, &chain, &revocation_lists, at),
+        } => verify(output, &anchors, &chain, &revocation_lists, at),
         Commands::Revoke {
             key,
             number,
@@ -897,7 +1037,17 @@ fn run(cli: Cli) -> Outcome {
             issuers,
             valid_for,
             out,
-        } => revoke(&key, number, &credentials, &issuers, valid_for, &out),
+            force,
+        } => revoke(
+            output,
+            &key,
+            number,
+            &credentials,
+            &issuers,
+            valid_for,
+            &out,
+            force,
+        ),
         Commands::SignCommand {
             key,
             credential,
@@ -910,7 +1060,9 @@ fn run(cli: Cli) -> Outcome {
             command_id,
             expires_in,
             out,
+            force,
         } => sign_command(
+            output,
             &key,
             &credential,
             &target,
@@ -921,12 +1073,37 @@ fn run(cli: Cli) -> Outcome {
             command_id,
             expires_in,
             &out,
+            force,
         ),
     }
 }
 
+/// Writes the buffered output to a locked standard output. A reader that
+/// closed the pipe early (`| head`) is a normal end, not an error.
+fn flush_output(output: &str) -> Result<(), io::Error> {
+    let mut stdout = io::stdout().lock();
+    let result = stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush());
+    match result {
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let mut output = String::new();
+    let outcome = run(&mut output, cli);
+    if let Err(error) = flush_output(&output) {
+        // Standard error may be closed too; a failed report changes nothing.
+        let _ = writeln!(
+            io::stderr(),
+            "error: cannot write to standard output: {error}"
+        );
+        return ExitCode::from(2);
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Rejected(reason)) => {
             eprintln!("rejected: {reason} (reason code {})", reason.code());

@@ -279,9 +279,9 @@ fn inspect_prints_text_and_json() {
     let output = run_ok(&["inspect", "--json", s(&f.intermediate)]);
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
     assert_eq!(value["kind"], "intermediate");
-    assert_eq!(value["serial"], 10);
+    assert_eq!(value["serial"], "10");
     assert_eq!(value["issuer_limits"]["models"], serde_json::json!([7, 42]));
-    assert_eq!(value["validity"]["not_after"], 2_000_000_000u64);
+    assert_eq!(value["validity"]["not_after"], "2000000000");
 
     let output = run_ok(&["inspect", "--json", s(&f.root)]);
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
@@ -309,7 +309,7 @@ fn revoke_then_verify_rejects_device() {
     let listed = run_ok(&["inspect", "--json", s(&list)]);
     let value: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(value["type"], "revocation_list");
-    assert_eq!(value["revoked_credentials"][0]["serial"], 1000);
+    assert_eq!(value["revoked_credentials"][0]["serial"], "1000");
 
     let output = palisade(&[
         "verify",
@@ -368,7 +368,7 @@ fn sign_command_and_inspect() {
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(value["type"], "command");
     assert_eq!(value["action"]["name"], "isolate-network");
-    assert_eq!(value["counter"], 12);
+    assert_eq!(value["counter"], "12");
     assert_eq!(value["signer"]["kind"], "gateway");
 
     // A key that does not match the credential is refused.
@@ -449,7 +449,8 @@ fn verify_rejects_stale_revocation_list() {
     // A day later the list is past its next-update time.
     let inspect = run_ok(&["inspect", "--json", s(&list)]);
     let value: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    let later = (value["next_update"].as_u64().unwrap() + 86_400).to_string();
+    let next_update: u64 = value["next_update"].as_str().unwrap().parse().unwrap();
+    let later = (next_update + 86_400).to_string();
     let output = palisade(&[
         "verify",
         "--anchor",
@@ -466,5 +467,247 @@ fn verify_rejects_stale_revocation_list() {
         String::from_utf8_lossy(&output.stderr).contains("install a new list"),
         "{}",
         text(&output)
+    );
+}
+
+/// Issues a gateway credential signed by the factory root; returns (key, credential).
+fn gateway(f: &Factory, name: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let key = path(&f.dir, &format!("{name}.pk8"));
+    let credential = path(&f.dir, &format!("{name}.cred"));
+    run_ok(&["keygen", "--out", s(&key)]);
+    let mut args = vec![
+        "issue",
+        "gateway",
+        "--issuer-key",
+        s(&f.root_key),
+        "--subject-key",
+        s(&key),
+        "--not-before",
+        "1700000000",
+        "--out",
+        s(&credential),
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+    (key, credential)
+}
+
+#[test]
+fn inspect_json_prints_u64_as_strings() {
+    let f = factory();
+    let big = "18446744073709551557";
+    let credential = path(&f.dir, "big.cred");
+    run_ok(&[
+        "issue",
+        "root",
+        "--key",
+        s(&f.root_key),
+        "--serial",
+        big,
+        "--not-before",
+        "1700000000",
+        "--not-after",
+        "9007199254740993",
+        "--out",
+        s(&credential),
+    ]);
+    let output = run_ok(&["inspect", "--json", s(&credential)]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["serial"], big);
+    assert_eq!(value["validity"]["not_before"], "1700000000");
+    assert_eq!(value["validity"]["not_after"], "9007199254740993");
+    assert_eq!(value["signature_checked"], false);
+
+    let list = path(&f.dir, "big.rl");
+    run_ok(&[
+        "revoke",
+        "--key",
+        s(&f.root_key),
+        "--number",
+        "9007199254740993",
+        "--credential",
+        &format!("{}:{big}", value["key_id"].as_str().unwrap()),
+        "--out",
+        s(&list),
+    ]);
+    let output = run_ok(&["inspect", "--json", s(&list)]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["number"], "9007199254740993");
+    assert_eq!(value["revoked_credentials"][0]["serial"], big);
+    assert!(value["next_update"].is_string(), "{value}");
+
+    let (gateway_key, gateway) = gateway(&f, "gateway", &[]);
+    let command = path(&f.dir, "big.cmd");
+    run_ok(&[
+        "sign-command",
+        "--key",
+        s(&gateway_key),
+        "--credential",
+        s(&gateway),
+        "--target",
+        "d00102030405060708090a0b0c0d0e0f",
+        "--action",
+        "custom",
+        "--custom-code",
+        "7",
+        "--custom-argument",
+        "18446744073709551615",
+        "--counter",
+        "9007199254740993",
+        "--command-id",
+        "9007199254740995",
+        "--out",
+        s(&command),
+    ]);
+    let output = run_ok(&["inspect", "--json", s(&command)]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["counter"], "9007199254740993");
+    assert_eq!(value["command_id"], "9007199254740995");
+    assert_eq!(value["action"]["code"], 7);
+    assert_eq!(value["action"]["argument"], "18446744073709551615");
+    assert_eq!(value["signer"]["kind"], "gateway");
+
+    let help = run_ok(&["inspect", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("decimal string"),
+        "{}",
+        text(&help)
+    );
+}
+
+#[test]
+fn inspect_json_marks_any_model() {
+    let f = factory();
+    let any = path(&f.dir, "any.cred");
+    run_ok(&[
+        "issue",
+        "intermediate",
+        "--issuer-key",
+        s(&f.root_key),
+        "--subject-key",
+        s(&f.intermediate_key),
+        "--out",
+        s(&any),
+    ]);
+    let output = run_ok(&["inspect", "--json", s(&any)]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["issuer_limits"]["models"], "any");
+    let output = run_ok(&["inspect", s(&any)]);
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("models:            any"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn writers_refuse_to_overwrite() {
+    let f = factory();
+    let (gateway_key, gateway) = gateway(&f, "gateway", &[]);
+    let existing = path(&f.dir, "existing.bin");
+    let issue_root = [
+        "issue",
+        "root",
+        "--key",
+        s(&f.root_key),
+        "--out",
+        s(&existing),
+    ];
+    let revoke = [
+        "revoke",
+        "--key",
+        s(&f.root_key),
+        "--number",
+        "1",
+        "--out",
+        s(&existing),
+    ];
+    let sign = [
+        "sign-command",
+        "--key",
+        s(&gateway_key),
+        "--credential",
+        s(&gateway),
+        "--target",
+        "d00102030405060708090a0b0c0d0e0f",
+        "--action",
+        "isolate-network",
+        "--counter",
+        "1",
+        "--out",
+        s(&existing),
+    ];
+    for args in [&issue_root[..], &revoke[..], &sign[..]] {
+        std::fs::write(&existing, b"keep me").unwrap();
+        let output = palisade(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("exists; pass --force to overwrite it"),
+            "{args:?}: {}",
+            text(&output)
+        );
+        assert_eq!(std::fs::read(&existing).unwrap(), b"keep me", "{args:?}");
+
+        let mut forced = args.to_vec();
+        forced.push("--force");
+        run_ok(&forced);
+        assert_ne!(std::fs::read(&existing).unwrap(), b"keep me", "{args:?}");
+    }
+}
+
+#[test]
+fn revoke_reports_singular_counts() {
+    let f = factory();
+    let list = path(&f.dir, "one.rl");
+    let output = run_ok(&[
+        "revoke",
+        "--key",
+        s(&f.root_key),
+        "--number",
+        "1",
+        "--credential",
+        "0123456789abcdef:5",
+        "--issuer",
+        "0123456789abcdef",
+        "--out",
+        s(&list),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("1 credential revoked, 1 issuer revoked"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn inspect_into_closed_pipe_exits_zero() {
+    let f = factory();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    // The reader is gone before palisade writes anything.
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["inspect", s(&f.device)])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("palisade binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn help_lists_exit_codes() {
+    let output = run_ok(&["--help"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Exit codes:"), "{stdout}");
+    assert!(
+        stdout.contains("1  a verification rejected the input"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2  usage, file or encoding error"),
+        "{stdout}"
     );
 }
