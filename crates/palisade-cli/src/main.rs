@@ -24,8 +24,13 @@
 //! ids, list numbers, custom arguments and times) as a decimal string,
 //! because JSON readers such as jq and JavaScript round numbers above 2^53.
 //! Smaller integers (versions, vendor, model and action codes) are numbers.
+//! An intermediate's `"models"` is the string `"any"` when it may issue for
+//! every model, else an array of model ids. `inspect` decodes without
+//! checking signatures, and its JSON marks this with `"signature_checked": false`.
 
 #![forbid(unsafe_code)]
+
+mod diagnostics;
 
 use std::fs;
 use std::io::{self, Write};
@@ -35,13 +40,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use palisade_credential::{
-    CREDENTIAL_VERSION, ChainVerifier, Command, CommandAction, Credential, CredentialBody,
-    CredentialKind, DeviceId, IssuerLimits, KeyId, KeyUsage, MAX_ALLOWED_MODELS, MAX_COMMAND_LEN,
-    MAX_CREDENTIAL_LEN, MAX_REVOCATION_LIST_LEN, NO_EXPIRY, OsRng, PublicKey, RejectReason,
-    RevocationList, RevocationStatus, RevokedCredential, Rng, SignatureAlgorithm, Signer,
-    SoftwareSigner, StalePolicy, Subject, TrustAnchor, TrustStore, Validity, VerificationTime,
+    CREDENTIAL_VERSION, ChainVerifier, Command, CommandAction, CommandVerifier, Credential,
+    CredentialBody, CredentialKind, DeviceId, IssuerLimits, KeyId, KeyUsage, MAX_ALLOWED_MODELS,
+    MAX_COMMAND_LEN, MAX_CREDENTIAL_LEN, MAX_REVOCATION_LIST_LEN, NO_EXPIRY, OsRng, PublicKey,
+    RejectReason, RevocationList, RevocationStatus, RevokedCredential, Rng, SignatureAlgorithm,
+    Signer, SoftwareSigner, StalePolicy, Subject, TrustAnchor, TrustStore, Validity,
+    VerificationTime,
 };
 use serde_json::{Value, json};
+
+use diagnostics::{ChainFile, FileType, article, blame, reason_text};
 
 /// Exit codes, shown at the end of `--help`.
 const EXIT_CODES_HELP: &str = "\
@@ -119,6 +127,30 @@ ids. \"signature_checked\" is always false.")]
         #[arg(long)]
         at: Option<u64>,
     },
+    /// Verify a signed command as the target device would.
+    ///
+    /// Checks the signer's gateway credential against the pinned operator
+    /// roots, its sign-commands usage, the signature, the target device, the
+    /// expiry and that the counter is above --last-counter.
+    VerifyCommand {
+        /// Operator root credential file to pin (repeat for several roots).
+        #[arg(long = "anchor", value_name = "ROOT_CREDENTIAL", required = true)]
+        anchors: Vec<PathBuf>,
+        /// Device id the command must target (32 hex digits).
+        #[arg(long)]
+        device_id: String,
+        /// Last counter the device accepted; the command's counter must be above it.
+        #[arg(long, default_value_t = 0)]
+        last_counter: u64,
+        /// Revocation list files to apply (signed by a pinned root).
+        #[arg(long = "revocation-list", value_name = "FILE")]
+        revocation_lists: Vec<PathBuf>,
+        /// Verification time in seconds since the Unix epoch (default: now).
+        #[arg(long)]
+        at: Option<u64>,
+        /// Signed command file.
+        command: PathBuf,
+    },
     /// Write a signed revocation list.
     Revoke {
         /// Private key of the root that signs the list.
@@ -166,7 +198,7 @@ ids. \"signature_checked\" is always false.")]
         /// Vendor argument, for custom.
         #[arg(long, default_value_t = 0)]
         custom_argument: u64,
-        /// Monotonic counter; must exceed the last counter the device accepted.
+        /// Monotonic counter, 1 or more; must exceed the last counter the device accepted.
         #[arg(long)]
         counter: u64,
         /// Command id for acknowledgements.
@@ -286,14 +318,30 @@ enum IssueKind {
 /// A failure, with the exit code it maps to.
 enum Failure {
     /// Verification rejected the input (exit code 1).
-    Rejected(RejectReason),
+    Rejected {
+        /// The file or files the reason refers to, when known.
+        files: Option<String>,
+        /// Reason for the rejection.
+        reason: RejectReason,
+    },
     /// Usage, file or encoding error (exit code 2).
     Usage(String),
 }
 
 impl From<RejectReason> for Failure {
     fn from(reason: RejectReason) -> Self {
-        Failure::Rejected(reason)
+        Failure::Rejected {
+            files: None,
+            reason,
+        }
+    }
+}
+
+/// Returns a rejection that names the file it refers to.
+fn rejected_in(path: &Path) -> impl Fn(RejectReason) -> Failure + '_ {
+    move |reason| Failure::Rejected {
+        files: Some(path.display().to_string()),
+        reason,
     }
 }
 
@@ -361,11 +409,51 @@ fn plural(count: usize, word: &str) -> String {
 fn read_key(path: &Path) -> Result<SoftwareSigner, Failure> {
     let document = read_file(path)?;
     SoftwareSigner::from_pkcs8(&document).map_err(|reason| {
-        usage_error(format!(
-            "{} is not a usable Ed25519 PKCS#8 key: {reason}",
-            path.display()
-        ))
+        let file_type = FileType::detect(&document);
+        if file_type == FileType::Unknown {
+            usage_error(format!(
+                "{} is not a usable Ed25519 PKCS#8 key: {reason}",
+                path.display()
+            ))
+        } else {
+            usage_error(format!(
+                "{} is {}, not a PKCS#8 private key; pass the key file written by keygen",
+                path.display(),
+                file_type.description()
+            ))
+        }
     })
+}
+
+/// Reads a file that must contain a credential, naming the type found otherwise.
+fn read_credential_file(path: &Path, role: &str) -> Result<Vec<u8>, Failure> {
+    let bytes = read_file(path)?;
+    match FileType::detect(&bytes) {
+        FileType::Credential(_) => Ok(bytes),
+        FileType::Unknown => {
+            let reason = Credential::decode(&bytes)
+                .err()
+                .unwrap_or(RejectReason::Malformed {
+                    object: palisade_credential::ObjectType::Credential,
+                    field: "kind",
+                });
+            Err(usage_error(format!(
+                "{}: not a valid {role}: {}",
+                path.display(),
+                reason_text(&reason)
+            )))
+        }
+        other => Err(usage_error(format!(
+            "{} is {}, not {role}{}",
+            path.display(),
+            other.description(),
+            if other == FileType::Command {
+                "; check a signed command with `palisade verify-command`"
+            } else {
+                ""
+            }
+        ))),
+    }
 }
 
 fn parse_time(text: &str, what: &str) -> Result<u64, Failure> {
@@ -589,7 +677,7 @@ fn validity_json(validity: &Validity) -> Value {
     })
 }
 
-/// The models an intermediate may issue for: `"any"` when the list is empty.
+/// Formats the models an intermediate may issue for, as `"any"` when the list is empty.
 fn models_json(models: &[u32]) -> Value {
     if models.is_empty() {
         Value::from("any")
@@ -773,6 +861,10 @@ fn inspect(output: &mut String, path: &Path, as_json: bool) -> Outcome {
             for issuer in &list.issuers {
                 outln!(output, "  revoked issuer: {issuer}");
             }
+            outln!(
+                output,
+                "  signature:     not checked; `palisade verify --revocation-list` checks it"
+            );
         }
         return Ok(());
     }
@@ -795,13 +887,107 @@ fn inspect(output: &mut String, path: &Path, as_json: bool) -> Outcome {
                     signer.key_id()
                 );
             }
+            outln!(
+                output,
+                "  signature:  not checked; use `palisade verify-command`"
+            );
         }
         return Ok(());
     }
+    if FileType::detect(&bytes) == FileType::PrivateKey {
+        return Err(usage_error(format!(
+            "{} is a PKCS#8 private key, not a credential, revocation list or command; keygen prints the key id when it writes the key",
+            path.display()
+        )));
+    }
     Err(usage_error(format!(
-        "{} is not a credential, revocation list or command; as a credential it fails with: {credential_error}",
-        path.display()
+        "{}: not a credential, revocation list or command; decoded as a credential: {}",
+        path.display(),
+        reason_text(&credential_error)
     )))
+}
+
+/// Pins the root credentials in `anchors`.
+fn load_anchors(anchors: &[PathBuf], time: VerificationTime) -> Result<TrustStore, Failure> {
+    let mut roots = TrustStore::new();
+    for path in anchors {
+        let bytes = read_credential_file(path, "a root credential")?;
+        let anchor = TrustAnchor::from_root_credential(&bytes, time).map_err(|reason| {
+            usage_error(format!(
+                "{}: not a valid root credential for --anchor: {}",
+                path.display(),
+                reason_text(&reason)
+            ))
+        })?;
+        roots.pin(anchor).map_err(|_| {
+            usage_error(format!(
+                "too many anchors: at most {} roots can be pinned",
+                palisade_credential::MAX_PINNED_ROOTS
+            ))
+        })?;
+    }
+    Ok(roots)
+}
+
+/// Verifies each revocation list against `roots` and checks that it is fresh.
+fn load_revocation_lists(
+    paths: &[PathBuf],
+    roots: &TrustStore,
+    time: VerificationTime,
+) -> Result<Vec<RevocationList>, Failure> {
+    // Stale lists follow the default policy: a new admission is rejected.
+    let mut lists = Vec::new();
+    for path in paths {
+        let bytes = read_file(path)?;
+        let file_type = FileType::detect(&bytes);
+        if !matches!(file_type, FileType::RevocationList | FileType::Unknown) {
+            return Err(usage_error(format!(
+                "{} is {}, not a revocation list; pass the file written by `palisade revoke`",
+                path.display(),
+                file_type.description()
+            )));
+        }
+        let list = RevocationList::decode_and_verify(&bytes, roots, None, time)
+            .map_err(rejected_in(path))?;
+        let mut status = RevocationStatus::new(StalePolicy::default());
+        status.install(&list).map_err(rejected_in(path))?;
+        status
+            .check_new_admission(time.seconds())
+            .map_err(rejected_in(path))?;
+        lists.push(list);
+    }
+    Ok(lists)
+}
+
+/// Reads the chain files, rejecting files of another object type with a
+/// usage error that names the type found.
+fn read_chain(chain: &[PathBuf]) -> Result<Vec<ChainFile>, Failure> {
+    let mut files = Vec::new();
+    for path in chain {
+        let bytes = read_file(path)?;
+        let file_type = FileType::detect(&bytes);
+        let problem = match file_type {
+            FileType::Command => Some("; check it with `palisade verify-command`"),
+            FileType::Credential(CredentialKind::Root) => {
+                Some("; pass a root credential with --anchor, not in the chain")
+            }
+            FileType::RevocationList => Some("; pass a revocation list with --revocation-list"),
+            FileType::PrivateKey => Some("; pass credential files, not key files"),
+            FileType::Credential(_) | FileType::Unknown => None,
+        };
+        if let Some(advice) = problem {
+            return Err(usage_error(format!(
+                "{} is {}, not an intermediate, device or gateway credential{advice}",
+                path.display(),
+                file_type.description()
+            )));
+        }
+        files.push(ChainFile {
+            path: path.clone(),
+            bytes,
+        });
+    }
+    Ok(files)
 }
 
 fn verify(
@@ -812,47 +998,34 @@ fn verify(
     at: Option<u64>,
 ) -> Outcome {
     let time = VerificationTime::Trusted(at.unwrap_or_else(now));
-    let mut roots = TrustStore::new();
-    for path in anchors {
-        let bytes = read_file(path)?;
-        let anchor = TrustAnchor::from_root_credential(&bytes, time).map_err(|reason| {
-            usage_error(format!(
-                "anchor {} is not a valid root credential: {reason} (code {})",
-                path.display(),
-                reason.code()
-            ))
-        })?;
-        roots.pin(anchor).map_err(|_| {
-            usage_error(format!(
-                "too many anchors: at most {} roots can be pinned",
-                palisade_credential::MAX_PINNED_ROOTS
-            ))
-        })?;
-    }
+    let roots = load_anchors(anchors, time)?;
+    let lists = load_revocation_lists(revocation_lists, &roots, time)?;
+    let files = read_chain(chain)?;
 
-    // Stale lists follow the default policy: a new admission is rejected.
-    let mut lists = Vec::new();
-    for path in revocation_lists {
-        let bytes = read_file(path)?;
-        let list = RevocationList::decode_and_verify(&bytes, &roots, None, time)?;
-        let mut status = RevocationStatus::new(StalePolicy::default());
-        status.install(&list)?;
-        status.check_new_admission(time.seconds())?;
-        lists.push(list);
-    }
-
-    let credentials = chain
-        .iter()
-        .map(|path| read_file(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    let slices: Vec<&[u8]> = credentials.iter().map(Vec::as_slice).collect();
-    let mut verifier = ChainVerifier::new(roots);
+    let slices: Vec<&[u8]> = files.iter().map(|file| file.bytes.as_slice()).collect();
+    let mut verifier = ChainVerifier::new(roots.clone());
+    let with_file = |reason: RejectReason| {
+        let names = match blame(&reason, &files, &roots) {
+            Some(file) => file.path.display().to_string(),
+            None => files
+                .iter()
+                .map(|file| file.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        Failure::Rejected {
+            files: Some(names),
+            reason,
+        }
+    };
 
     if let [single] = slices.as_slice()
         && Credential::decode(single)
             .is_ok_and(|credential| credential.body.kind == CredentialKind::Gateway)
     {
-        let gateway = verifier.verify_gateway(single, time, &lists)?;
+        let gateway = verifier
+            .verify_gateway(single, time, &lists)
+            .map_err(with_file)?;
         outln!(
             output,
             "OK: gateway credential serial {} (key id {}) chains to root {}",
@@ -863,7 +1036,9 @@ fn verify(
         return Ok(());
     }
 
-    let device = verifier.verify_device_chain(&slices, time, &lists)?;
+    let device = verifier
+        .verify_device_chain(&slices, time, &lists)
+        .map_err(with_file)?;
     outln!(
         output,
         "OK: device {} (serial {}, key id {}) chains through intermediate {} to root {}",
@@ -872,6 +1047,56 @@ fn verify(
         device.key_id,
         device.intermediate,
         device.root
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_command(
+    output: &mut String,
+    anchors: &[PathBuf],
+    device_id: &str,
+    last_counter: u64,
+    revocation_lists: &[PathBuf],
+    at: Option<u64>,
+    command: &Path,
+) -> Outcome {
+    let time = VerificationTime::Trusted(at.unwrap_or_else(now));
+    let device = DeviceId::from_hex(device_id).ok_or_else(|| {
+        usage_error(format!(
+            "invalid --device-id {device_id:?}: expected 32 hex digits"
+        ))
+    })?;
+    let roots = load_anchors(anchors, time)?;
+    let lists = load_revocation_lists(revocation_lists, &roots, time)?;
+    let bytes = read_file(command)?;
+    let file_type = FileType::detect(&bytes);
+    if !matches!(file_type, FileType::Command | FileType::Unknown) {
+        return Err(usage_error(format!(
+            "{} is {}, not a signed command{}",
+            command.display(),
+            file_type.description(),
+            if matches!(file_type, FileType::Credential(_)) {
+                "; check credentials with `palisade verify`"
+            } else {
+                ""
+            }
+        )));
+    }
+    let mut verifier = CommandVerifier::new(device, roots, last_counter);
+    let verified = verifier
+        .verify(&bytes, time, &lists)
+        .map_err(rejected_in(command))?;
+    outln!(
+        output,
+        "OK: {} for device {device} (command id {}, counter {}, valid until {}) signed by gateway serial {} (key id {}) from root {}",
+        verified.action.name(),
+        verified.command_id,
+        verified.counter,
+        time_text(verified.not_after),
+        verified.signer.credential.serial,
+        verified.signer.key_id,
+        verified.signer.root
     );
     Ok(())
 }
@@ -970,9 +1195,31 @@ fn sign_command(
     force: bool,
 ) -> Outcome {
     check_output(out, force)?;
+    if counter == 0 {
+        return Err(usage_error(
+            "--counter 0 is never accepted: a device accepts only a counter above the last one it accepted, and that starts at 0; pass 1 or more",
+        ));
+    }
     let signer = read_key(key)?;
-    let signer_credential = read_file(credential)?;
+    let signer_credential = read_credential_file(credential, "a gateway credential")?;
     let decoded = Credential::decode(&signer_credential)?;
+    let body = &decoded.body;
+    if body.kind != CredentialKind::Gateway {
+        return Err(usage_error(format!(
+            "{} is {} {} credential (serial {}); devices accept commands only from a gateway credential with the sign-commands usage",
+            credential.display(),
+            article(body.kind.name()),
+            body.kind,
+            body.serial
+        )));
+    }
+    if !body.usage.contains(KeyUsage::SIGN_COMMANDS) {
+        return Err(usage_error(format!(
+            "{}: gateway credential serial {} lacks the sign-commands usage, so devices reject its commands; issue a gateway credential without --no-sign-commands",
+            credential.display(),
+            body.serial
+        )));
+    }
     if decoded.body.public_key != signer.public_key() {
         return Err(usage_error(format!(
             "{} does not belong to the key in {}",
@@ -1030,6 +1277,22 @@ fn run(output: &mut String, cli: Cli) -> Outcome {
             revocation_lists,
             at,
         } => verify(output, &anchors, &chain, &revocation_lists, at),
+        Commands::VerifyCommand {
+            anchors,
+            device_id,
+            last_counter,
+            revocation_lists,
+            at,
+            command,
+        } => verify_command(
+            output,
+            &anchors,
+            &device_id,
+            last_counter,
+            &revocation_lists,
+            at,
+            &command,
+        ),
         Commands::Revoke {
             key,
             number,
@@ -1105,12 +1368,14 @@ fn main() -> ExitCode {
     }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Rejected(reason)) => {
-            eprintln!("rejected: {reason} (reason code {})", reason.code());
+        Err(Failure::Rejected { files, reason }) => {
+            let prefix = files.map(|names| format!("{names}: ")).unwrap_or_default();
+            // Standard error may be closed; the exit code still reports the failure.
+            let _ = writeln!(io::stderr(), "rejected: {prefix}{}", reason_text(&reason));
             ExitCode::from(1)
         }
         Err(Failure::Usage(message)) => {
-            eprintln!("error: {message}");
+            let _ = writeln!(io::stderr(), "error: {message}");
             ExitCode::from(2)
         }
     }

@@ -711,3 +711,307 @@ fn help_lists_exit_codes() {
         "{stdout}"
     );
 }
+
+fn sign_args<'a>(
+    key: &'a Path,
+    credential: &'a Path,
+    counter: &'a str,
+    out: &'a Path,
+) -> Vec<&'a str> {
+    vec![
+        "sign-command",
+        "--key",
+        s(key),
+        "--credential",
+        s(credential),
+        "--target",
+        "d00102030405060708090a0b0c0d0e0f",
+        "--action",
+        "isolate-network",
+        "--counter",
+        counter,
+        "--out",
+        s(out),
+    ]
+}
+
+#[test]
+fn sign_command_rejects_signer_without_usage() {
+    let f = factory();
+    let out = path(&f.dir, "refused.cmd");
+
+    let output = palisade(&sign_args(&f.device_key, &f.device, "1", &out));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(s(&f.device)), "{}", text(&output));
+    assert!(
+        stderr.contains("is a device credential"),
+        "{}",
+        text(&output)
+    );
+    assert!(stderr.contains("sign-commands usage"), "{}", text(&output));
+    assert!(!out.exists());
+
+    let (key, credential) = gateway(&f, "no-sign", &["--no-sign-commands"]);
+    let output = palisade(&sign_args(&key, &credential, "1", &out));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(s(&credential)), "{}", text(&output));
+    assert!(
+        stderr.contains("lacks the sign-commands usage"),
+        "{}",
+        text(&output)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn sign_command_rejects_counter_zero() {
+    let f = factory();
+    let (key, credential) = gateway(&f, "gateway", &[]);
+    let out = path(&f.dir, "zero.cmd");
+    let output = palisade(&sign_args(&key, &credential, "0", &out));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--counter 0 is never accepted"),
+        "{}",
+        text(&output)
+    );
+    assert!(!out.exists());
+
+    // Counter 1 is the lowest a device with no accepted command takes.
+    run_ok(&sign_args(&key, &credential, "1", &out));
+    run_ok(&[
+        "verify-command",
+        "--anchor",
+        s(&f.root),
+        "--device-id",
+        "d00102030405060708090a0b0c0d0e0f",
+        s(&out),
+    ]);
+}
+
+#[test]
+fn verify_command_checks_target_and_counter() {
+    let f = factory();
+    let (key, credential) = gateway(&f, "gateway", &[]);
+    let command = path(&f.dir, "isolate.cmd");
+    run_ok(&sign_args(&key, &credential, "12", &command));
+
+    let output = run_ok(&[
+        "verify-command",
+        "--anchor",
+        s(&f.root),
+        "--device-id",
+        "d00102030405060708090a0b0c0d0e0f",
+        "--last-counter",
+        "11",
+        s(&command),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("OK: isolate-network for device d00102030405060708090a0b0c0d0e0f"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("counter 12"), "{stdout}");
+
+    let output = palisade(&[
+        "verify-command",
+        "--anchor",
+        s(&f.root),
+        "--device-id",
+        "d00102030405060708090a0b0c0d0e0f",
+        "--last-counter",
+        "12",
+        s(&command),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(s(&command)), "{}", text(&output));
+    assert!(stderr.contains("reason code 80"), "{}", text(&output));
+
+    let output = palisade(&[
+        "verify-command",
+        "--anchor",
+        s(&f.root),
+        "--device-id",
+        "000102030405060708090a0b0c0d0e0f",
+        s(&command),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("reason code 82"),
+        "{}",
+        text(&output)
+    );
+
+    // A command is not a credential chain.
+    let output = palisade(&["verify", "--anchor", s(&f.root), s(&command)]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is a signed command"), "{}", text(&output));
+    assert!(
+        stderr.contains("palisade verify-command"),
+        "{}",
+        text(&output)
+    );
+    assert!(!stderr.contains("depth"), "{}", text(&output));
+}
+
+#[test]
+fn verify_errors_name_the_file() {
+    let f = factory();
+    let at = "1800000000";
+
+    // A bad signature on the intermediate names the intermediate, not the device.
+    let mut bytes = std::fs::read(&f.intermediate).unwrap();
+    bytes[60] ^= 0x01;
+    let bad_intermediate = path(&f.dir, "bad-line.cred");
+    std::fs::write(&bad_intermediate, &bytes).unwrap();
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        at,
+        s(&bad_intermediate),
+        s(&f.device),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let expected = format!(
+        "rejected: {}: signature on credential does not verify (reason code 22); re-issue the credential or check you passed the right file",
+        s(&bad_intermediate)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&expected),
+        "{}",
+        text(&output)
+    );
+
+    // A truncated device file.
+    let bytes = std::fs::read(&f.device).unwrap();
+    let truncated = path(&f.dir, "truncated.cred");
+    std::fs::write(&truncated, &bytes[..50]).unwrap();
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        at,
+        s(&f.intermediate),
+        s(&truncated),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(s(&truncated)), "{}", text(&output));
+    assert!(
+        stderr.contains("the file is truncated or not a Palisade credential (reason code 1)"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        !stderr.contains("send the complete object"),
+        "{}",
+        text(&output)
+    );
+
+    // Swapped order: the article and the kind read right.
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        at,
+        s(&f.device),
+        s(&f.intermediate),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("expected an intermediate credential, found a device credential"),
+        "{}",
+        text(&output)
+    );
+    assert!(stderr.contains(s(&f.device)), "{}", text(&output));
+
+    // A device alone: the count says what it counts.
+    let output = palisade(&["verify", "--anchor", s(&f.root), "--at", at, s(&f.device)]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "chain has 1 credential below the root, expected 2 (an intermediate, then a device)"
+        ),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn wrong_file_type_is_named() {
+    let f = factory();
+    let out = path(&f.dir, "x.cred");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "verify",
+                "--anchor",
+                s(&f.root_key),
+                s(&f.intermediate),
+                s(&f.device),
+            ],
+            "root.pk8 is a PKCS#8 private key, not a root credential",
+        ),
+        (
+            &["verify", "--anchor", s(&f.root), s(&f.root), s(&f.device)],
+            "root.cred is a root credential, not an intermediate, device or gateway credential",
+        ),
+        (
+            &["inspect", s(&f.device_key)],
+            "device.pk8 is a PKCS#8 private key, not a credential",
+        ),
+        (
+            &["issue", "root", "--key", s(&f.root), "--out", s(&out)],
+            "root.cred is a root credential, not a PKCS#8 private key",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = palisade(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&output)
+        );
+    }
+}
+
+#[test]
+fn inspect_says_signature_not_checked() {
+    let f = factory();
+    let output = run_ok(&["inspect", s(&f.device)]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("signature check:   not checked; use `palisade verify`"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn anchor_errors_use_reason_code() {
+    let f = factory();
+    let bytes = std::fs::read(&f.root).unwrap();
+    let truncated = path(&f.dir, "short-root.cred");
+    std::fs::write(&truncated, &bytes[..40]).unwrap();
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&truncated),
+        s(&f.intermediate),
+        s(&f.device),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(s(&truncated)), "{}", text(&output));
+    assert!(stderr.contains("(reason code 1)"), "{}", text(&output));
+    assert!(!stderr.contains("(code "), "{}", text(&output));
+}
