@@ -7,7 +7,8 @@ use std::fs;
 
 use common::{fixture, read_fixture};
 use palisade_agent::linux::process::{
-    StatError, parse_cmdline, parse_passwd, parse_stat, parse_status_uid, read_process,
+    StatError, parse_arguments, parse_cmdline, parse_passwd, parse_stat, parse_status_uid,
+    read_process, redact_arguments,
 };
 use palisade_agent::linux::{Collector, ProcessCollector, ProcessConfig, Record};
 use palisade_schema::EventKind;
@@ -301,5 +302,121 @@ fn collector_on_this_machine_finds_itself() {
     assert_eq!(
         own.executable,
         std::env::current_exe().unwrap().to_string_lossy()
+    );
+}
+
+fn redacted(arguments: &[&str]) -> Vec<String> {
+    let mut arguments: Vec<String> = arguments.iter().map(ToString::to_string).collect();
+    redact_arguments(&mut arguments);
+    arguments
+}
+
+#[test]
+fn redaction_of_equals_form() {
+    let cases = [
+        ("--password=hunter2", "--password=***"),
+        ("--db-passwd=x", "--db-passwd=***"),
+        ("--client-secret=s3", "--client-secret=***"),
+        ("--TOKEN=abc", "--TOKEN=***"),
+        ("--api-key=k", "--api-key=***"),
+        ("--apikey=k", "--apikey=***"),
+        ("--api_key=k", "--api_key=***"),
+        ("--key=k", "--key=***"),
+        ("-key=k", "-key=***"),
+        ("--credentials=c", "--credentials=***"),
+        ("--auth=user:pw", "--auth=***"),
+        ("--password=", "--password=***"),
+        ("--password=a=b", "--password=***"),
+        ("DB_PASSWORD=x", "DB_PASSWORD=***"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(redacted(&["prog", input]), ["prog", expected], "{input}");
+    }
+}
+
+#[test]
+fn redaction_of_separate_value() {
+    assert_eq!(
+        redacted(&["prog", "--password", "hunter2", "--port", "80"]),
+        ["prog", "--password", "***", "--port", "80"]
+    );
+    assert_eq!(
+        redacted(&["prog", "-token", "abc"]),
+        ["prog", "-token", "***"]
+    );
+    assert_eq!(redacted(&["prog", "--key", "k"]), ["prog", "--key", "***"]);
+    // An option at the end has no value to redact.
+    assert_eq!(redacted(&["prog", "--password"]), ["prog", "--password"]);
+}
+
+#[test]
+fn redaction_keeps_other_arguments() {
+    let kept = [
+        "prog",
+        "--keyfile=/etc/k.pem",
+        "--port=8080",
+        "key=value",
+        "password",
+        "--",
+        "-v",
+        "--bind",
+        "127.0.0.1",
+    ];
+    assert_eq!(redacted(&kept), kept);
+    // The program itself is never changed.
+    assert_eq!(redacted(&["--password=x"]), ["--password=x"]);
+}
+
+#[test]
+fn arguments_keep_boundaries() {
+    assert_eq!(parse_arguments(b"a\0b c\0"), ["a", "b c"]);
+    assert_eq!(parse_arguments(b""), Vec::<String>::new());
+    assert_eq!(parse_arguments(b"a\0\0b\0"), ["a", "", "b"]);
+}
+
+fn command_lines(records: &[Record]) -> Vec<&str> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::ProcessStarted(p) => Some(p.command_line.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn collector_redacts_secrets_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let proc_root = dir.path().join("proc");
+    copy_tree(&fixture("root/proc"), &proc_root);
+    fs::write(
+        proc_root.join("18354/cmdline"),
+        b"/usr/bin/db-sync\0--password=hunter2\0--token\0abc123\0--host\0localhost\0",
+    )
+    .unwrap();
+    let config = ProcessConfig {
+        proc_root,
+        ..ProcessConfig::default()
+    };
+    assert!(config.redact_secrets);
+
+    let mut records = Vec::new();
+    ProcessCollector::new(config.clone()).collect(&mut records);
+    let lines = command_lines(&records);
+    assert!(
+        lines.contains(&"/usr/bin/db-sync --password=*** --token *** --host localhost"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| !l.contains("hunter2")), "{lines:?}");
+
+    let mut records = Vec::new();
+    ProcessCollector::new(ProcessConfig {
+        redact_secrets: false,
+        ..config
+    })
+    .collect(&mut records);
+    assert!(
+        command_lines(&records)
+            .contains(&"/usr/bin/db-sync --password=hunter2 --token abc123 --host localhost")
     );
 }

@@ -1,4 +1,14 @@
 //! Processes from `/proc`: starts and exits found by comparing scans.
+//!
+//! Command lines are reported as one string with the arguments joined by
+//! single spaces, because the schema field is a single string; argument
+//! boundaries are lost, so `a "b c"` and `a b c` look the same.
+//!
+//! By default ([`ProcessConfig::redact_secrets`]) the collector replaces
+//! the values of secret-looking options with `***` before reporting, see
+//! [`redact_arguments`]. The redaction matches option names only: a secret
+//! passed positionally or in an option with another name (`-pSECRET`) is
+//! reported as it is.
 
 use std::collections::HashMap;
 use std::fs;
@@ -134,6 +144,82 @@ pub fn parse_cmdline(bytes: &[u8]) -> String {
     line
 }
 
+/// Splits the NUL-separated `/proc/<pid>/cmdline` into its arguments
+/// (invalid UTF-8 replaced).
+pub fn parse_arguments(bytes: &[u8]) -> Vec<String> {
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let trimmed = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    trimmed
+        .split(|&b| b == 0)
+        .map(|argument| String::from_utf8_lossy(argument).into_owned())
+        .collect()
+}
+
+/// What replaces a redacted value.
+pub const REDACTED: &str = "***";
+
+/// Parts of option names that mark the value as a secret, matched
+/// case-insensitively anywhere in the name.
+const SECRET_NAME_PARTS: [&str; 9] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api-key",
+    "api_key",
+    "apikey",
+    "credential",
+    "auth",
+];
+
+/// Returns whether an option name (without leading dashes) names a secret.
+fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "key" || SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
+}
+
+/// Replaces the values of secret-looking options with [`REDACTED`].
+///
+/// An option is an argument after the first that starts with `-`; its
+/// name is the text after the dashes, up to `=`. When the name contains
+/// `password`, `passwd`, `secret`, `token`, `api-key`, `api_key`,
+/// `apikey`, `credential` or `auth` (any case), or is exactly `key`, the
+/// value is replaced: the part after `=` in `--name=value`, or the next
+/// argument in `--name value`. An argument without dashes of the form
+/// `NAME=value` (as passed to `env`) is redacted by the same name rule,
+/// except for the bare name `key`. The first argument, the program, is
+/// never changed.
+pub fn redact_arguments(arguments: &mut [String]) {
+    let mut redact_next = false;
+    for argument in arguments.iter_mut().skip(1) {
+        if redact_next {
+            redact_next = false;
+            *argument = REDACTED.to_string();
+            continue;
+        }
+        let name_start = argument.trim_start_matches('-');
+        let dashed = name_start.len() < argument.len();
+        match name_start.split_once('=') {
+            Some((name, _)) if !name.is_empty() => {
+                let secret = if dashed {
+                    is_secret_name(name)
+                } else {
+                    !name.eq_ignore_ascii_case("key") && is_secret_name(name)
+                };
+                if secret {
+                    let keep = argument.len() - name_start.len() + name.len() + 1;
+                    argument.truncate(keep);
+                    argument.push_str(REDACTED);
+                }
+            }
+            None if dashed && !name_start.is_empty() => redact_next = is_secret_name(name_start),
+            _ => {}
+        }
+    }
+}
+
 /// Maps user ids to names from a passwd file (`name:x:uid:...`); lines
 /// that do not have that shape are skipped.
 pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
@@ -162,6 +248,9 @@ pub struct ProcessConfig {
     pub max_processes: usize,
     /// Whether the first scan reports every running process as started.
     pub report_existing: bool,
+    /// Whether secret-looking option values in command lines are replaced
+    /// with `***` (see [`redact_arguments`]); on by default.
+    pub redact_secrets: bool,
     /// Size caps.
     pub limits: Limits,
 }
@@ -173,6 +262,7 @@ impl Default for ProcessConfig {
             passwd: PathBuf::from("/etc/passwd"),
             max_processes: 65_536,
             report_existing: true,
+            redact_secrets: true,
             limits: Limits::default(),
         }
     }
@@ -205,8 +295,10 @@ pub struct ProcessSnapshot {
     pub uid: u32,
     /// Executable path (see [`ProcessStart::executable`]).
     pub executable: String,
-    /// Command line, arguments separated by spaces.
+    /// Command line, arguments separated by spaces, not redacted.
     pub command_line: String,
+    /// The arguments as the kernel stores them, not redacted.
+    pub arguments: Vec<String>,
 }
 
 /// Failures to read one `/proc/<pid>` directory.
@@ -267,6 +359,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcessSnapshot, Proce
     })?;
     let cmdline = read_bounded(&dir.join("cmdline"), MAX_CMDLINE_BYTES).unwrap_or_default();
     let command_line = parse_cmdline(&cmdline);
+    let arguments = parse_arguments(&cmdline);
     let first_argument = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let executable = match fs::read_link(dir.join("exe")) {
         Ok(target) => target.to_string_lossy().into_owned(),
@@ -280,6 +373,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcessSnapshot, Proce
         uid,
         executable,
         command_line,
+        arguments,
     })
 }
 
@@ -372,13 +466,20 @@ impl Collector for ProcessCollector {
                 .get(&pid)
                 .is_some_and(|k| k.start_ticks == snapshot.stat.start_ticks);
             if !same && report {
+                let command_line = if self.config.redact_secrets {
+                    let mut arguments = snapshot.arguments;
+                    redact_arguments(&mut arguments);
+                    arguments.join(" ")
+                } else {
+                    snapshot.command_line
+                };
                 errors.records().push(Record::ProcessStarted(ProcessStart {
                     pid,
                     parent_pid: snapshot.stat.parent_pid,
                     uid: snapshot.uid,
                     user: users.get(&snapshot.uid).cloned(),
                     executable: snapshot.executable.clone(),
-                    command_line: snapshot.command_line,
+                    command_line,
                 }));
             }
             current.insert(

@@ -24,7 +24,11 @@ pub struct ProcessStart {
     /// Executable path, or the first argument or `[comm]` when
     /// `/proc/<pid>/exe` cannot be read.
     pub executable: String,
-    /// Command line with the arguments separated by single spaces.
+    /// Command line with the arguments separated by single spaces, so
+    /// argument boundaries are lost; secret-looking option values are
+    /// replaced with `***` unless [`ProcessConfig::redact_secrets`] is off.
+    ///
+    /// [`ProcessConfig::redact_secrets`]: super::ProcessConfig::redact_secrets
     pub command_line: String,
 }
 
