@@ -347,3 +347,93 @@ fn config_file_count_boundary() {
         "{error}"
     );
 }
+
+#[test]
+fn listener_count_in_singular() {
+    let one: Vec<(Protocol, SocketAddr)> = vec![(Protocol::Tcp, "0.0.0.0:47001".parse().unwrap())];
+    assert_eq!(
+        check_listening_all_interfaces(&one, &[]).description,
+        "1 socket listens on all interfaces: tcp 0.0.0.0:47001"
+    );
+    let local: Vec<(Protocol, SocketAddr)> =
+        vec![(Protocol::Tcp, "127.0.0.1:47001".parse().unwrap())];
+    assert_eq!(
+        check_listening_all_interfaces(&local, &[]).description,
+        "the one listening socket is not bound to all interfaces"
+    );
+}
+
+#[test]
+fn world_writable_missing_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let present = dir.path().join("etc");
+    fs::create_dir(&present).unwrap();
+    let absent = dir.path().join("sbin");
+
+    let none = find_world_writable(std::slice::from_ref(&absent), 1000, 32);
+    assert_eq!(none.missing_roots.as_slice(), std::slice::from_ref(&absent));
+    let check = check_world_writable(&none);
+    assert_eq!(check.result, CheckResult::Error);
+    assert!(
+        check
+            .description
+            .contains("none of the system paths exists"),
+        "{}",
+        check.description
+    );
+
+    // One root present: the walk counts, the absent root is named.
+    let some = find_world_writable(&[present, absent.clone()], 1000, 32);
+    let check = check_world_writable(&some);
+    assert_eq!(check.result, CheckResult::Pass);
+    assert!(
+        check.description.contains(&absent.display().to_string()),
+        "{}",
+        check.description
+    );
+}
+
+#[test]
+fn collector_over_empty_root_reports_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = palisade_agent::linux::LinuxConfig::default()
+        .under(dir.path())
+        .baseline;
+    let mut records = Vec::new();
+    BaselineCollector::new(config).collect(&mut records);
+    let result_of = |id: &str| {
+        records
+            .iter()
+            .find_map(|r| match r {
+                Record::BaselineCheck(b) if b.check_id == id => Some(b.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let walk = result_of(CHECK_WORLD_WRITABLE);
+    assert_eq!(walk.result, CheckResult::Error, "{}", walk.description);
+    let listen = result_of(CHECK_LISTEN_ALL);
+    assert_eq!(listen.result, CheckResult::Error, "{}", listen.description);
+    assert!(
+        listen.description.contains("no socket table found"),
+        "{}",
+        listen.description
+    );
+    let errors: Vec<&str> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::CollectionError(e) => Some(e.reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("no socket table found")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("none of the system paths exists")),
+        "{errors:?}"
+    );
+}

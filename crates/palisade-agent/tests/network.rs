@@ -276,3 +276,24 @@ fn collector_maps_own_listener_to_this_process() {
     let own = own.expect("the test's listener is reported");
     assert_eq!(own.pid, Some(std::process::id()));
 }
+
+#[test]
+fn collector_without_tables_reports_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut collector = NetworkCollector::new(NetworkConfig {
+        proc_root: dir.path().join("proc"),
+        ..NetworkConfig::default()
+    });
+    let mut records = Vec::new();
+    collector.collect(&mut records);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let Record::CollectionError(error) = &records[0] else {
+        panic!("expected a collection error: {records:?}")
+    };
+    assert_eq!(error.collector, "network");
+    assert!(
+        error.reason.contains("no socket table found"),
+        "{}",
+        error.reason
+    );
+}

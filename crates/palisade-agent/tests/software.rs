@@ -277,3 +277,23 @@ fn status_file_count_boundary() {
         matches!(&records[0], Record::CollectionError(e) if e.reason.contains("only the first 2"))
     );
 }
+
+#[test]
+fn collector_without_database_reports_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = palisade_agent::linux::LinuxConfig::default()
+        .under(dir.path())
+        .software;
+    let mut records = Vec::new();
+    SoftwareCollector::new(config).collect(&mut records);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let Record::CollectionError(error) = &records[0] else {
+        panic!("expected a collection error: {records:?}")
+    };
+    assert_eq!(error.collector, "software");
+    assert!(
+        error.reason.starts_with("no package database found"),
+        "{}",
+        error.reason
+    );
+}

@@ -305,30 +305,59 @@ pub const SOCKET_TABLES: [(&str, Protocol); 4] = [
     ("udp6", Protocol::Udp),
 ];
 
-/// Reads and parses every socket table under `proc_root/net`, reporting
-/// unreadable tables and malformed lines to `report`. A missing table
-/// (a kernel without IPv6) is skipped silently.
-pub fn read_sockets(
-    proc_root: &Path,
-    limits: &Limits,
-    mut report: impl FnMut(&Path, String),
-) -> Vec<Socket> {
-    let mut sockets = Vec::new();
+/// The socket tables read by [`read_sockets`], and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SocketTables {
+    /// Sockets of every table that could be read.
+    pub sockets: Vec<Socket>,
+    /// Sources that could not be read, with the reason: a table that
+    /// exists but failed to read, or `proc_root/net` itself when none of
+    /// the four tables exists.
+    pub unread: Vec<(PathBuf, String)>,
+    /// Malformed lines: the table and the reason; the other lines of that
+    /// table are still in `sockets`.
+    pub line_errors: Vec<(PathBuf, String)>,
+}
+
+impl SocketTables {
+    /// Returns whether some table could not be read, so `sockets` may be
+    /// missing entries.
+    pub fn is_incomplete(&self) -> bool {
+        !self.unread.is_empty()
+    }
+}
+
+/// Reads and parses every socket table under `proc_root/net`.
+///
+/// A single missing table (a kernel without IPv6) is skipped silently, but
+/// when none of the four exists the `net` directory is listed in
+/// [`SocketTables::unread`], because then nothing was read at all.
+pub fn read_sockets(proc_root: &Path, limits: &Limits) -> SocketTables {
+    let mut tables = SocketTables::default();
+    let mut missing = 0;
     for (name, protocol) in SOCKET_TABLES {
         let path = proc_root.join("net").join(name);
         match read_text_bounded(&path, limits.max_file_bytes) {
             Ok(text) => {
                 let parsed = parse_socket_table(&text, protocol, limits.max_line_bytes);
                 for error in parsed.errors {
-                    report(&path, error.to_string());
+                    tables.line_errors.push((path.clone(), error.to_string()));
                 }
-                sockets.extend(parsed.items);
+                tables.sockets.extend(parsed.items);
             }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => report(&path, e.to_string()),
+            Err(e) if e.is_not_found() => missing += 1,
+            Err(e) => tables.unread.push((path, e.to_string())),
         }
     }
-    sockets
+    if missing == SOCKET_TABLES.len() {
+        let directory = proc_root.join("net");
+        let reason = std::format!(
+            "no socket table found in {}: tcp, tcp6, udp and udp6 are all missing; check that the proc file system is mounted there",
+            directory.display()
+        );
+        tables.unread.push((directory, reason));
+    }
+    tables
 }
 
 type ConnectionKey = (Protocol, SocketAddr, SocketAddr);
@@ -368,27 +397,23 @@ impl Collector for NetworkCollector {
 
     fn collect(&mut self, out: &mut Vec<Record>) {
         let mut errors = ErrorSink::new(self.name(), self.config.limits.max_errors_per_scan, out);
-        let mut failures: Vec<(PathBuf, String)> = Vec::new();
-        let sockets = read_sockets(
-            &self.config.proc_root,
-            &self.config.limits,
-            |path, reason| {
-                failures.push((path.to_path_buf(), reason));
-            },
-        );
+        let tables = read_sockets(&self.config.proc_root, &self.config.limits);
         // A table that failed in part or whole hides its sockets this scan;
-        // they must not be reported as closed because of that.
+        // they must not be reported as closed because of that. A failure
+        // that names no table (the `net` directory) hides every protocol.
         let mut failed_protocols: Vec<Protocol> = Vec::new();
-        for (path, reason) in failures {
+        for (path, reason) in tables.unread.into_iter().chain(tables.line_errors) {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if let Some((_, protocol)) = SOCKET_TABLES.iter().find(|(table, _)| *table == name) {
-                failed_protocols.push(*protocol);
+            match SOCKET_TABLES.iter().find(|(table, _)| *table == name) {
+                Some((_, protocol)) => failed_protocols.push(*protocol),
+                None => failed_protocols.extend([Protocol::Tcp, Protocol::Udp]),
             }
             errors.report(Some(&path), reason);
         }
+        let sockets = tables.sockets;
         let (owners, unreadable) = if self.config.map_owners {
             socket_owners(&self.config.proc_root, self.config.max_processes)
         } else {

@@ -306,6 +306,9 @@ impl Default for SoftwareConfig {
 }
 
 /// Reports every installed package at each scan (a full SBOM snapshot).
+///
+/// When none of the configured package databases exists, a scan reports
+/// one collection error instead of an empty list without explanation.
 pub struct SoftwareCollector {
     config: SoftwareConfig,
 }
@@ -316,17 +319,21 @@ impl SoftwareCollector {
         Self { config }
     }
 
+    /// Reads one status file; returns whether it exists.
     fn read_one(
         &self,
         path: &Path,
         format: PackageFormat,
         namespace: &str,
         errors: &mut ErrorSink<'_>,
-    ) {
+    ) -> bool {
         let text = match read_text_bounded(path, self.config.limits.max_file_bytes) {
             Ok(text) => text,
-            Err(e) if e.is_not_found() => return,
-            Err(e) => return errors.report(Some(path), e),
+            Err(e) if e.is_not_found() => return false,
+            Err(e) => {
+                errors.report(Some(path), e);
+                return true;
+            }
         };
         let parsed = parse_status(&text, format, namespace, self.config.limits.max_line_bytes);
         for error in parsed.errors {
@@ -335,6 +342,7 @@ impl SoftwareCollector {
         errors
             .records()
             .extend(parsed.items.into_iter().map(Record::SoftwareComponent));
+        true
     }
 }
 
@@ -345,12 +353,17 @@ impl Collector for SoftwareCollector {
 
     fn collect(&mut self, out: &mut Vec<Record>) {
         let mut errors = ErrorSink::new(self.name(), self.config.limits.max_errors_per_scan, out);
-        let os_id = read_text_bounded(&self.config.os_release, 64 * 1024)
-            .ok()
-            .and_then(|t| os_release_id(&t));
+        let os_id = match read_text_bounded(&self.config.os_release, 64 * 1024) {
+            Ok(text) => os_release_id(&text),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => {
+                errors.report(Some(&self.config.os_release), e);
+                None
+            }
+        };
         let deb_namespace = os_id.clone().unwrap_or_else(|| "debian".to_string());
         let opkg_namespace = os_id.unwrap_or_else(|| "openwrt".to_string());
-        self.read_one(
+        let mut found = self.read_one(
             &self.config.dpkg_status.clone(),
             PackageFormat::Dpkg,
             &deb_namespace,
@@ -358,6 +371,7 @@ impl Collector for SoftwareCollector {
         );
         match fs::read_dir(&self.config.dpkg_status_dir) {
             Ok(entries) => {
+                found = true;
                 let mut files: Vec<PathBuf> = entries
                     .flatten()
                     .map(|e| e.path())
@@ -381,13 +395,35 @@ impl Collector for SoftwareCollector {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errors.report(
-                Some(&self.config.dpkg_status_dir),
-                std::format!("cannot list: {e}"),
-            ),
+            Err(e) => {
+                found = true;
+                errors.report(
+                    Some(&self.config.dpkg_status_dir),
+                    std::format!("cannot list: {e}"),
+                );
+            }
         }
         for path in self.config.opkg_status.clone() {
-            self.read_one(&path, PackageFormat::Opkg, &opkg_namespace, &mut errors);
+            found |= self.read_one(&path, PackageFormat::Opkg, &opkg_namespace, &mut errors);
+        }
+        if !found {
+            let mut paths = vec![
+                self.config.dpkg_status.display().to_string(),
+                self.config.dpkg_status_dir.display().to_string(),
+            ];
+            paths.extend(
+                self.config
+                    .opkg_status
+                    .iter()
+                    .map(|p| p.display().to_string()),
+            );
+            errors.report(
+                None,
+                std::format!(
+                    "no package database found (looked for {}); the SBOM is empty; set the SoftwareConfig paths to the device's package manager",
+                    paths.join(", ")
+                ),
+            );
         }
     }
 }

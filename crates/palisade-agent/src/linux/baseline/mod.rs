@@ -5,7 +5,7 @@ mod sshd;
 use std::fs;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::prelude::rust_2024::*;
 
 use palisade_schema::{CheckResult, Protocol, Severity};
@@ -31,6 +31,9 @@ pub const CHECK_LISTEN_ALL: &str = "palisade.net.listening_all_interfaces";
 /// Check id: no account has an empty password.
 pub const CHECK_EMPTY_PASSWORD: &str = "palisade.accounts.empty_password";
 
+/// Remediation of [`CHECK_LISTEN_ALL`].
+const LISTEN_ALL_FIX: &str = "Bind each service to the interface it serves (for example the device network only), or allow the port in the agent configuration.";
+
 /// Maximum number of paths named one by one in a check description.
 const LISTED: usize = 5;
 
@@ -47,6 +50,15 @@ fn result(
         severity,
         description,
         remediation: remediation.to_string(),
+    }
+}
+
+/// Formats `count` followed by the singular or plural phrase.
+fn counted(count: usize, singular: &str, plural: &str) -> String {
+    if count == 1 {
+        std::format!("1 {singular}")
+    } else {
+        std::format!("{count} {plural}")
     }
 }
 
@@ -200,6 +212,38 @@ pub struct WorldWritable {
     pub unreadable: usize,
     /// Whether the walk stopped at `max_entries` before finishing.
     pub stopped: bool,
+    /// Roots that do not exist.
+    pub missing_roots: Vec<PathBuf>,
+    /// Roots that exist but whose metadata could not be read, with the reason.
+    pub unreadable_roots: Vec<(PathBuf, String)>,
+}
+
+impl WorldWritable {
+    /// Returns why the walk cannot support a pass, if it cannot: a root
+    /// that exists but could not be read, or no root that exists at all.
+    pub fn read_failure(&self) -> Option<String> {
+        if !self.unreadable_roots.is_empty() {
+            let roots: Vec<String> = self
+                .unreadable_roots
+                .iter()
+                .map(|(path, reason)| std::format!("{}: {reason}", path.display()))
+                .collect();
+            return Some(std::format!(
+                "{} system paths could not be read: {}",
+                roots.len(),
+                list(&roots)
+            ));
+        }
+        let walked = self.visited > self.missing_roots.len();
+        if !walked && !self.stopped {
+            let roots: Vec<_> = self.missing_roots.iter().map(|p| p.display()).collect();
+            return Some(std::format!(
+                "none of the system paths exists: {}; check BaselineConfig::system_paths",
+                list(&roots)
+            ));
+        }
+        None
+    }
 }
 
 /// Walks `roots` without following symbolic links, at most `max_entries`
@@ -218,8 +262,18 @@ pub fn find_world_writable(
             break;
         }
         report.visited += 1;
-        let Ok(metadata) = fs::symlink_metadata(&path) else {
-            continue;
+        let metadata = match fs::symlink_metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(e) if depth == 0 && e.kind() == std::io::ErrorKind::NotFound => {
+                report.missing_roots.push(path);
+                continue;
+            }
+            Err(e) if depth == 0 => {
+                report.unreadable_roots.push((path, e.to_string()));
+                continue;
+            }
+            // An entry removed between listing and reading.
+            Err(_) => continue,
         };
         let mode = metadata.permissions().mode();
         let kind = metadata.file_type();
@@ -243,10 +297,16 @@ pub fn find_world_writable(
 }
 
 /// Turns a world-writable walk into a check result.
+///
+/// The result is an error, never a pass, when a root could not be read,
+/// when none of the roots exists, or when the walk stopped early.
 pub fn check_world_writable(walk: &WorldWritable) -> BaselineResult {
     const FIX: &str = "Remove write permission for others (`chmod o-w PATH`) or set the sticky bit on shared directories.";
     let unreadable = if walk.unreadable > 0 {
-        std::format!("; {} directories could not be read", walk.unreadable)
+        std::format!(
+            "; {} not be read",
+            counted(walk.unreadable, "directory could", "directories could")
+        )
     } else {
         String::new()
     };
@@ -257,10 +317,29 @@ pub fn check_world_writable(walk: &WorldWritable) -> BaselineResult {
             CheckResult::Fail,
             Severity::Medium,
             std::format!(
-                "{} world-writable entries in system paths: {}{unreadable}",
-                walk.found.len(),
+                "{} in system paths: {}{unreadable}",
+                counted(
+                    walk.found.len(),
+                    "world-writable entry",
+                    "world-writable entries"
+                ),
                 list(&paths)
             ),
+            FIX,
+        );
+    }
+    let missing = if walk.missing_roots.is_empty() {
+        String::new()
+    } else {
+        let roots: Vec<_> = walk.missing_roots.iter().map(|p| p.display()).collect();
+        std::format!("; not present: {}", list(&roots))
+    };
+    if let Some(reason) = walk.read_failure() {
+        return result(
+            CHECK_WORLD_WRITABLE,
+            CheckResult::Error,
+            Severity::Medium,
+            std::format!("cannot evaluate: {reason}"),
             FIX,
         );
     }
@@ -281,7 +360,7 @@ pub fn check_world_writable(walk: &WorldWritable) -> BaselineResult {
         CheckResult::Pass,
         Severity::Medium,
         std::format!(
-            "no world-writable entries among {} in system paths{unreadable}",
+            "no world-writable entries among {} in system paths{unreadable}{missing}",
             walk.visited
         ),
         FIX,
@@ -294,7 +373,7 @@ pub fn check_listening_all_interfaces(
     listening: &[(Protocol, SocketAddr)],
     allowed: &[(Protocol, u16)],
 ) -> BaselineResult {
-    const FIX: &str = "Bind each service to the interface it serves (for example the device network only), or allow the port in the agent configuration.";
+    const FIX: &str = LISTEN_ALL_FIX;
     let mut wildcard: Vec<String> = listening
         .iter()
         .filter(|(protocol, local)| {
@@ -305,14 +384,15 @@ pub fn check_listening_all_interfaces(
     wildcard.sort();
     wildcard.dedup();
     if wildcard.is_empty() {
+        let description = match listening.len() {
+            1 => "the one listening socket is not bound to all interfaces".to_string(),
+            count => std::format!("none of {count} listening sockets is bound to all interfaces"),
+        };
         result(
             CHECK_LISTEN_ALL,
             CheckResult::Pass,
             Severity::Medium,
-            std::format!(
-                "none of {} listening sockets is bound to all interfaces",
-                listening.len()
-            ),
+            description,
             FIX,
         )
     } else {
@@ -321,13 +401,26 @@ pub fn check_listening_all_interfaces(
             CheckResult::Fail,
             Severity::Medium,
             std::format!(
-                "{} sockets listen on all interfaces: {}",
-                wildcard.len(),
+                "{} on all interfaces: {}",
+                counted(wildcard.len(), "socket listens", "sockets listen"),
                 list(&wildcard)
             ),
             FIX,
         )
     }
+}
+
+/// Returns the error result of the listening check when socket tables in
+/// `unread` could not be read, so the listening sockets are not known.
+pub fn check_listening_unreadable(unread: &[(PathBuf, String)]) -> BaselineResult {
+    let reasons: Vec<&str> = unread.iter().map(|(_, reason)| reason.as_str()).collect();
+    result(
+        CHECK_LISTEN_ALL,
+        CheckResult::Error,
+        Severity::Medium,
+        std::format!("cannot evaluate: {}", reasons.join("; ")),
+        LISTEN_ALL_FIX,
+    )
 }
 
 /// Lists the accounts of a shadow file whose password field is empty
@@ -365,8 +458,8 @@ pub fn check_empty_passwords(shadow: &Result<String, FileError>) -> BaselineResu
                     CheckResult::Fail,
                     Severity::High,
                     std::format!(
-                        "{} accounts have an empty password: {}",
-                        accounts.len(),
+                        "{} an empty password: {}",
+                        counted(accounts.len(), "account has", "accounts have"),
                         list(&accounts)
                     ),
                     FIX,
@@ -464,22 +557,32 @@ impl Collector for BaselineCollector {
         results.push(check_world_writable(&walk));
 
         let mut errors = ErrorSink::new("baseline", config.limits.max_errors_per_scan, out);
-        let mut failures: Vec<(PathBuf, String)> = Vec::new();
-        let sockets = read_sockets(&config.proc_root, &config.limits, |path: &Path, reason| {
-            failures.push((path.to_path_buf(), reason))
-        });
-        for (path, reason) in failures {
-            errors.report(Some(&path), reason);
+        for (path, reason) in &walk.unreadable_roots {
+            errors.report(Some(path), reason);
         }
-        let listening: Vec<(Protocol, SocketAddr)> = sockets
-            .iter()
-            .filter(|s| s.is_listening())
-            .map(|s| (s.protocol, canonical(s.local)))
-            .collect();
-        results.push(check_listening_all_interfaces(
-            &listening,
-            &config.allowed_all_interfaces,
-        ));
+        if walk.unreadable_roots.is_empty()
+            && let Some(reason) = walk.read_failure()
+        {
+            errors.report(None, reason);
+        }
+        let tables = read_sockets(&config.proc_root, &config.limits);
+        for (path, reason) in tables.unread.iter().chain(&tables.line_errors) {
+            errors.report(Some(path), reason);
+        }
+        if tables.is_incomplete() {
+            results.push(check_listening_unreadable(&tables.unread));
+        } else {
+            let listening: Vec<(Protocol, SocketAddr)> = tables
+                .sockets
+                .iter()
+                .filter(|s| s.is_listening())
+                .map(|s| (s.protocol, canonical(s.local)))
+                .collect();
+            results.push(check_listening_all_interfaces(
+                &listening,
+                &config.allowed_all_interfaces,
+            ));
+        }
 
         results.push(check_empty_passwords(&read_text_bounded(
             &config.shadow,
