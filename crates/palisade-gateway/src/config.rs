@@ -60,7 +60,11 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: impl Into<String>, value: impl ToString, fix: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(
+    key: impl Into<String>,
+    value: impl ToString,
+    fix: impl Into<String>,
+) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         value: value.to_string(),
@@ -633,12 +637,16 @@ pub enum SinkConfig {
     OcsfJsonl(JsonlSinkConfig),
     /// Telemetry as JSON, one object per line, for the business side.
     TelemetryJsonl(JsonlSinkConfig),
+    /// syslog (RFC 5424 or CEF) over UDP, TCP or TLS, for security output.
+    Syslog(SyslogSinkConfig),
+    /// OCSF JSON published with QoS 1 to an MQTT broker, for security output.
+    Mqtt(MqttSinkConfig),
 }
 
 impl SinkConfig {
     /// Whether this sink may receive security and operational output.
     pub fn carries_security(&self) -> bool {
-        matches!(self, Self::OcsfJsonl(_))
+        matches!(self, Self::OcsfJsonl(_) | Self::Syslog(_) | Self::Mqtt(_))
     }
 
     /// Whether this sink may receive telemetry.
@@ -649,6 +657,8 @@ impl SinkConfig {
     fn validate(&self, name: &str) -> Result<(), ConfigError> {
         match self {
             Self::OcsfJsonl(jsonl) | Self::TelemetryJsonl(jsonl) => jsonl.validate(name),
+            Self::Syslog(syslog) => syslog.validate(name),
+            Self::Mqtt(mqtt) => mqtt.validate(name),
         }
     }
 }
@@ -694,6 +704,8 @@ impl JsonlSinkConfig {
         Ok(())
     }
 }
+
+pub use crate::sink_config::{MqttSinkConfig, SyslogFormat, SyslogSinkConfig, SyslogTransport};
 
 /// Routes from output class to sinks.
 ///

@@ -20,8 +20,11 @@ use serde_json::Value;
 use crate::config::{Config, SinkConfig};
 use crate::db::StorageError;
 use crate::inventory::Inventory;
+use crate::mqtt_sink::MqttSink;
 use crate::outbox::{Outbox, OutboxRow, RowKind};
+use crate::remote_sink::{RemoteSink, send_rows};
 use crate::sink::{JsonlSink, Position, Route, SinkError};
+use crate::syslog_sink::SyslogSink;
 
 /// Source of the device details that delivery attaches to exported records.
 pub trait DeviceDirectory {
@@ -101,6 +104,7 @@ impl DeliveryReport {
 #[derive(Debug)]
 pub struct Delivery {
     sinks: Vec<JsonlSink>,
+    remote: Vec<Box<dyn RemoteSink>>,
     origin: Origin,
     rows_per_round: usize,
 }
@@ -110,6 +114,7 @@ impl Delivery {
     /// `paths.output`.
     pub fn from_config(config: &Config, origin: Origin) -> Result<Self, DeliveryError> {
         let mut sinks = Vec::new();
+        let mut remote: Vec<Box<dyn RemoteSink>> = Vec::new();
         for (names, route) in [
             (&config.routing.security, Route::Security),
             (&config.routing.telemetry, Route::Telemetry),
@@ -119,12 +124,19 @@ impl Delivery {
                     Some(SinkConfig::OcsfJsonl(jsonl) | SinkConfig::TelemetryJsonl(jsonl)) => {
                         sinks.push(JsonlSink::open(name, route, &config.paths.output, jsonl)?);
                     }
+                    Some(SinkConfig::Syslog(syslog)) => {
+                        remote.push(Box::new(SyslogSink::open(name, syslog)?));
+                    }
+                    Some(SinkConfig::Mqtt(mqtt)) => {
+                        remote.push(Box::new(MqttSink::open(name, mqtt)?));
+                    }
                     None => {}
                 }
             }
         }
         Ok(Self {
             sinks,
+            remote,
             origin,
             rows_per_round: config.outbox.delivery_rows,
         })
@@ -134,14 +146,31 @@ impl Delivery {
     pub fn new(sinks: Vec<JsonlSink>, origin: Origin, rows_per_round: usize) -> Self {
         Self {
             sinks,
+            remote: Vec::new(),
             origin,
             rows_per_round: rows_per_round.max(1),
         }
     }
 
+    /// Adds network sinks (syslog, MQTT) opened by the caller; they receive
+    /// security output only.
+    pub fn with_remote_sinks(mut self, remote: Vec<Box<dyn RemoteSink>>) -> Self {
+        self.remote.extend(remote);
+        self
+    }
+
+    /// The network sinks.
+    pub fn remote_sinks(&self) -> &[Box<dyn RemoteSink>] {
+        &self.remote
+    }
+
     /// The sink names, which are also their outbox cursor names.
     pub fn sink_names(&self) -> Vec<&str> {
-        self.sinks.iter().map(JsonlSink::name).collect()
+        self.sinks
+            .iter()
+            .map(JsonlSink::name)
+            .chain(self.remote.iter().map(|sink| sink.name()))
+            .collect()
     }
 
     /// The sinks.
@@ -175,6 +204,34 @@ impl Delivery {
                 &mut written,
             )
             .and_then(|()| sink.flush());
+            match result {
+                Ok(()) => {
+                    outbox.mark_delivered(sink.name(), last_row)?;
+                    report.rows += rows.len() as u64;
+                    *report.written.entry(sink.name().to_owned()).or_default() += written;
+                }
+                Err(error) => {
+                    tracing::error!(sink = sink.name(), %error, "sink delivery failed; retrying these rows next round");
+                    report.failed_sinks.push(sink.name().to_owned());
+                }
+            }
+        }
+        for sink in &mut self.remote {
+            let cursor = outbox.cursor(sink.name())?;
+            let rows = outbox.read_after(cursor, self.rows_per_round)?;
+            let Some(last_row) = rows.last().map(|row| row.id) else {
+                continue;
+            };
+            let mut written = 0u64;
+            let result = send_rows(
+                sink.as_mut(),
+                &rows,
+                &self.origin,
+                directory,
+                &mut devices,
+                &mut report,
+                &mut written,
+            );
             match result {
                 Ok(()) => {
                     outbox.mark_delivered(sink.name(), last_row)?;
@@ -319,7 +376,7 @@ fn format_event(
 }
 
 /// The device id named inside a gateway-reported event, if any.
-fn reported_device(event: &Event<'_>) -> Option<DeviceId> {
+pub(crate) fn reported_device(event: &Event<'_>) -> Option<DeviceId> {
     match &event.body {
         EventBody::UnknownDevice(unknown) => unknown.claimed_device_id,
         EventBody::CredentialRejected(rejected) => rejected.device_id,
@@ -328,7 +385,7 @@ fn reported_device(event: &Event<'_>) -> Option<DeviceId> {
     }
 }
 
-fn lookup(
+pub(crate) fn lookup(
     devices: &mut HashMap<Option<DeviceId>, DeviceInfo>,
     directory: &dyn DeviceDirectory,
     device: Option<DeviceId>,

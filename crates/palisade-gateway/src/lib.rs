@@ -18,6 +18,9 @@
 //! - [`delivery`] and [`sink`]: routing (security and operational events
 //!   and findings to OCSF JSON Lines sinks, telemetry to the business sink,
 //!   never mixed) and size-rotated JSON Lines files.
+//! - [`syslog_sink`] and [`mqtt_sink`]: security output to a SIEM as
+//!   RFC 5424 or CEF over UDP, TCP or TLS, and to an MQTT broker
+//!   ([`remote_sink`] is their common interface).
 //! - [`response`]: the response policy (alert, isolate, shutdown, revoke)
 //!   and the command audit table.
 //! - [`metrics`]: counters and a Prometheus text endpoint on loopback.
@@ -87,8 +90,12 @@ pub mod fleet;
 pub mod hex_id;
 pub mod inventory;
 pub mod metrics;
+pub mod mqtt_sink;
 pub mod outbox;
 pub mod pipeline;
+pub mod remote_sink;
 pub mod response;
 pub mod server;
 pub mod sink;
+pub mod sink_config;
+pub mod syslog_sink;

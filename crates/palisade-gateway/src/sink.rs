@@ -66,6 +66,19 @@ pub enum SinkError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A network sink failed to set up, connect to, send to or hear back
+    /// from its receiver; delivery retries the same rows in the next round.
+    #[error("sink {sink} failed to {action} {target}: {source}")]
+    Network {
+        /// Sink name.
+        sink: String,
+        /// What the sink was doing.
+        action: &'static str,
+        /// The receiver, broker or file involved.
+        target: String,
+        /// The underlying error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Longest tail of a sink file read back to find the last written position.
