@@ -33,7 +33,10 @@ usage: linux_agent --dry-run [--json] [--root DIR] [--firmware-version VERSION] 
   --json                     print one JSON object per event and line (default: readable text)
   --root DIR                 read /proc, /sys, /etc and /var under DIR instead of /
   --firmware-version VERSION firmware version to report in system information (default: unknown)
-  --scans N                  number of scans (default: 1); later scans report changes only
+  --scans N                  number of scans, at least 1 (default: 1); on later scans the process,
+                             network, login and file-integrity collectors report changes only, while
+                             system information, software components and baseline checks are full
+                             snapshots printed again on every scan
   --interval-ms MS           pause between scans in milliseconds (default: 1000)
   --gateway HOST:PORT        gateway to send to (needs the agent core, not available yet)
 ";
@@ -71,6 +74,9 @@ fn parse_options() -> Result<Options, String> {
                 options.scans = text.parse().map_err(|_| {
                     format!("invalid --scans value {text:?}: expected a whole number")
                 })?;
+                if options.scans == 0 {
+                    return Err("--scans must be at least 1".to_string());
+                }
             }
             "--interval-ms" => {
                 let text = value("--interval-ms")?;
@@ -133,6 +139,19 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(2);
     }
+    if let Some(root) = &options.root
+        && !root.is_dir()
+    {
+        eprintln!(
+            "linux_agent: --root {} is not a directory: {}; pass the directory that holds proc, sys, etc and var",
+            root.display(),
+            match std::fs::metadata(root) {
+                Ok(_) => "it is a file".to_string(),
+                Err(e) => e.to_string(),
+            }
+        );
+        return ExitCode::from(2);
+    }
     match run_dry(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -149,7 +168,10 @@ fn run_dry(options: &Options) -> std::io::Result<()> {
         config = config.under(root);
     }
     let mut collectors = LinuxCollectors::new(config);
-    log::info!("dry run started: {} scans, nothing is sent", options.scans);
+    log::info!(
+        "dry run started: {}, nothing is sent",
+        counted(u64::from(options.scans), "scan", "scans")
+    );
     let started = std::time::Instant::now();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -159,7 +181,11 @@ fn run_dry(options: &Options) -> std::io::Result<()> {
             std::thread::sleep(options.interval);
         }
         let records = collectors.collect_all();
-        log::info!("scan {} found {} events", scan + 1, records.len());
+        log::info!(
+            "scan {} found {}",
+            scan + 1,
+            counted(records.len() as u64, "event", "events")
+        );
         for record in &records {
             let header = header_for(record, sequence, started.elapsed());
             sequence += 1;
@@ -173,8 +199,20 @@ fn run_dry(options: &Options) -> std::io::Result<()> {
         }
     }
     out.flush()?;
-    log::info!("dry run finished: {sequence} events printed");
+    log::info!(
+        "dry run finished: {} printed",
+        counted(sequence, "event", "events")
+    );
     Ok(())
+}
+
+/// Formats `count` followed by the singular or plural noun.
+fn counted(count: u64, singular: &str, plural: &str) -> String {
+    if count == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{count} {plural}")
+    }
 }
 
 fn header_for(record: &Record, sequence: u64, elapsed: Duration) -> Header {

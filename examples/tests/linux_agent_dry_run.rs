@@ -181,3 +181,68 @@ fn invalid_arguments_are_rejected() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --scans value \"many\""));
 }
+
+#[test]
+fn zero_scans_are_rejected() {
+    let output = run(&["--dry-run", "--scans", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--scans must be at least 1"), "{stderr}");
+}
+
+#[test]
+fn missing_root_is_rejected() {
+    let dir = std::env::temp_dir().join("palisade-linux-agent-no-such-root");
+    let output = run(&["--dry-run", "--root", dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "nothing is collected");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+}
+
+#[test]
+fn empty_root_reports_errors_not_passes() {
+    let dir =
+        std::env::temp_dir().join(format!("palisade-linux-agent-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = run(&["--dry-run", "--json", "--root", dir.to_str().unwrap()]);
+    std::fs::remove_dir(&dir).unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    for check in [
+        "palisade.fs.world_writable",
+        "palisade.net.listening_all_interfaces",
+    ] {
+        let event = events
+            .iter()
+            .find(|e| e["check_id"] == check)
+            .unwrap_or_else(|| panic!("no {check} result"));
+        assert_eq!(event["result"], "error", "{event}");
+    }
+    for collector in ["network", "software", "processes", "baseline"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["kind"] == "collection_error" && e["collector"] == collector),
+            "no collection error from {collector}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("dry run started: 1 scan,"), "{stderr}");
+}
+
+#[test]
+fn help_names_snapshot_collectors() {
+    let output = run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("full"), "{help}");
+    assert!(
+        help.contains("snapshots printed again on every scan"),
+        "{help}"
+    );
+}
