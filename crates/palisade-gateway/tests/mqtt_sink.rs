@@ -118,9 +118,12 @@ fn broker_or_skip(test: &str, port: u16) -> Option<Broker> {
     }
 }
 
+/// Messages received: (topic, payload).
+type Messages = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A QoS 1 subscriber to `palisade/<site>/#`, collecting (topic, payload).
 struct Subscriber {
-    received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    received: Messages,
     stop: Arc<AtomicBool>,
     handle: Option<thread::JoinHandle<()>>,
 }
@@ -128,7 +131,7 @@ struct Subscriber {
 impl Subscriber {
     /// Connects and returns once the broker acknowledged the subscription.
     fn start(port: u16) -> Self {
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let received: Messages = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_sender, ready) = mpsc::channel();
         let handle = {
