@@ -17,7 +17,9 @@
 //!
 //! # Encoding
 //!
-//! Events encode with postcard 1.x (`postcard::to_slice`). Decoding goes
+//! Events encode with postcard 1.x through [`to_slice`], so callers need no
+//! postcard dependency of their own; it fails only with [`BufferTooSmall`],
+//! and a buffer of [`MAX_EVENT_LEN`] bytes always suffices. Decoding goes
 //! through this crate's strict decoder, [`from_bytes`] or [`take_from_bytes`],
 //! which accepts exactly the postcard bytes that an encoder writes. It
 //! rejects what `postcard::from_bytes` lets through: trailing bytes and
@@ -51,7 +53,7 @@
 //! assert_eq!(event.class(), EventClass::Security);
 //!
 //! let mut buffer = [0u8; palisade_schema::MAX_EVENT_LEN];
-//! let bytes = postcard::to_slice(&event, &mut buffer)?;
+//! let bytes = palisade_schema::to_slice(&event, &mut buffer)?;
 //! let decoded: Event<'_> = palisade_schema::from_bytes(bytes)?;
 //! assert_eq!(decoded, event);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
