@@ -565,6 +565,30 @@ impl FrameDecoder {
     /// [`FrameError::ChecksumMismatch`], and the header errors of
     /// [`FrameHeader::decode`]. The events are decoded lazily by
     /// [`Frame::events`].
+    ///
+    /// `bytes` is the frame itself. A frame made with [`Framing::Cobs`] must
+    /// first be COBS-decoded, with [`cobs::decode_in_place`] for one message
+    /// or a [`CobsDecoder`](crate::CobsDecoder) for a byte stream. Passing
+    /// the COBS bytes directly fails with [`FrameError::UnsupportedVersion`],
+    /// because the first COBS code byte is read as the frame version.
+    ///
+    /// ```
+    /// use palisade_schema::samples;
+    /// use palisade_wire::{FrameDecoder, FrameEncoder, Framing, Protection, cobs};
+    ///
+    /// let mut buffer = [0u8; cobs::max_encoded_len(512)];
+    /// let mut encoder = FrameEncoder::new(&mut buffer, 512, Protection::Checksummed, Framing::Cobs)?;
+    /// let event = samples::mixed_batch().next().unwrap();
+    /// assert!(encoder.push(event.clone()).is_ok(), "one event fits");
+    /// let line_bytes = encoder.finish_checksummed(7)?;
+    /// assert_eq!(line_bytes.last(), Some(&0x00), "a COBS message ends with its delimiter");
+    ///
+    /// let len = cobs::decode_in_place(line_bytes)?;
+    /// let frame = FrameDecoder::new().decode(&line_bytes[..len])?;
+    /// assert_eq!(frame.record(), 7);
+    /// assert_eq!(frame.events().next().unwrap()?, event);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decode<'b>(&self, bytes: &'b [u8]) -> Result<Frame<'b>, FrameError> {
         let header = split_frame(bytes, self.max_payload_len)?;
         if header.flags.protection() != Protection::Checksummed {

@@ -47,6 +47,14 @@
 //! fails to open. On a byte link the whole frame is COBS-encoded and
 //! followed by one `0x00`.
 //!
+//! The decoders take the frame, not its COBS form: a receiver on a byte
+//! link first undoes COBS with [`cobs::decode_in_place`] (one message) or
+//! a [`CobsDecoder`] (a stream), then passes the result to
+//! [`FrameDecoder::decode`] or [`FrameOpener::open`]. COBS bytes passed
+//! directly fail with an unsupported frame version, because the first COBS
+//! code byte is read as the version. [`FrameDecoder::decode`] shows the
+//! round trip.
+//!
 //! # Limits
 //!
 //! | limit | value |
