@@ -4,7 +4,7 @@
 //! Topics are `palisade/<site>/<class>/<device-id>`: the class is the
 //! event's class (`security` or `operational`) or `finding`, and the device
 //! id has 32 hex digits. A round succeeds once the broker has acknowledged
-//! (PUBACK) every message queued so far; until then the outbox cursor stays
+//! (PUBACK) every message queued so far. Until then the outbox cursor stays
 //! and the publisher keeps and resends the unacknowledged messages, so the
 //! next round does not queue them again. A PUBACK means the broker has the
 //! message, not that a subscriber got it (see the publisher's docs for a

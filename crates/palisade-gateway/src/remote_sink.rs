@@ -9,7 +9,7 @@
 //! loses nothing and the records go out once the receiver is back.
 //!
 //! Duplicates: a sink reports, with [`RemoteSink::last_sent`], the last
-//! position it holds as sent, and delivery skips positions up to it. The
+//! position it has sent, and delivery skips positions up to it. The
 //! syslog sink forgets that position when a send fails, because frames
 //! written to a TCP connection just before it broke may never have arrived,
 //! so the whole round is sent again. The MQTT sink keeps it, because its
@@ -50,7 +50,7 @@ pub trait RemoteSink: std::fmt::Debug + Send {
     /// Sink name, which is also its outbox cursor name.
     fn name(&self) -> &str;
 
-    /// The last position this sink holds as sent, if any.
+    /// The last position this sink has sent (or queued), if any.
     fn last_sent(&self) -> Option<Position>;
 
     /// Sends (or queues) one record.

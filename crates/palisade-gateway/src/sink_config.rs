@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, invalid};
 
-/// How syslog messages travel to the receiver.
+/// Transport of syslog messages to the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyslogTransport {
@@ -44,7 +44,7 @@ pub enum SyslogTransport {
     Tls,
 }
 
-/// What a syslog sink writes for each record.
+/// Message format of a syslog sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyslogFormat {
@@ -147,7 +147,7 @@ pub struct MqttSinkConfig {
     pub site: String,
     /// MQTT client id; empty means `palisade-gateway-<site>`.
     pub client_id: String,
-    /// Longest wait for the broker's acknowledgements in one delivery
+    /// Maximum wait for the broker's acknowledgements in one delivery
     /// round, in milliseconds.
     pub flush_timeout_ms: u64,
 }
@@ -164,7 +164,7 @@ impl Default for MqttSinkConfig {
 }
 
 impl MqttSinkConfig {
-    /// The broker's host and port, if `broker` has the form `host:port`.
+    /// Returns the broker's host and port, if `broker` has the form `host:port`.
     pub fn host_port(&self) -> Option<(&str, u16)> {
         let (host, port) = self.broker.rsplit_once(':')?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -174,7 +174,7 @@ impl MqttSinkConfig {
         Some((host, port.parse().ok()?))
     }
 
-    /// The client id, or `palisade-gateway-<site>` when none is set.
+    /// Returns the client id, or `palisade-gateway-<site>` when none is set.
     pub fn effective_client_id(&self) -> String {
         if self.client_id.is_empty() {
             format!("palisade-gateway-{}", self.site)

@@ -2,7 +2,7 @@
 //! CEF lines, over UDP, TCP or TLS.
 //!
 //! - `rfc5424`: [`palisade_export::syslog::event_message`] and
-//!   [`finding_message`](palisade_export::syslog::finding_message), with
+//!   [`palisade_export::syslog::finding_message`], with
 //!   the record's fields as structured data.
 //! - `cef`: the same RFC 5424 header (priority, timestamp, host name,
 //!   APP-NAME, MSGID) with no structured data, and one CEF line from
@@ -17,10 +17,9 @@
 //! the datagram leaves the socket, so loss on the way or at a stopped
 //! receiver is not detected (unless the kernel reports the port as
 //! unreachable on a later send). Over TCP and TLS a failed connection or
-//! write fails the round, the connection is dropped and reopened in the
-//! next round, and the whole round is sent again, because syslog has no
-//! acknowledgements and frames written just before the failure may be
-//! lost. Receivers therefore see each record at least once; they can drop
+//! write fails the round, and the next round opens a new connection and
+//! sends the whole round again. Syslog has no acknowledgements, so frames
+//! written just before the failure may be lost. Receivers therefore see each record at least once; they can drop
 //! repeats by the event id (`externalId` in CEF, the `palisade@N`
 //! parameters `device_id`, `boot` and `sequence` in RFC 5424).
 
@@ -37,7 +36,7 @@ use crate::config::{SyslogFormat, SyslogSinkConfig, SyslogTransport};
 use crate::remote_sink::{Record, RemoteSink};
 use crate::sink::{Position, SinkError};
 
-/// How the sink reaches the receiver.
+/// Connection settings of each transport.
 enum Connector {
     Udp {
         max_datagram_bytes: usize,

@@ -31,8 +31,8 @@ fn config(dir: &Path, sink: &str) -> Config {
     Config::from_toml_str(&text).expect("valid configuration")
 }
 
-/// Keys of the RFC 5424 messages: `device/boot/sequence` for events,
-/// `finding:<uid>` for findings.
+/// Keys of the RFC 5424 messages: `device/boot/sequence` of the events
+/// (sorted) and the `finding_uid` of the findings.
 fn rfc5424_keys(messages: &[String]) -> (Vec<String>, Vec<String>) {
     let mut events = Vec::new();
     let mut findings = Vec::new();
@@ -105,8 +105,10 @@ fn tcp_rfc5424_delivers_exactly_once() {
         dir.path(),
         &format!("transport = \"tcp\"\naddress = \"{}\"", receiver.address),
     );
+    let mut config = config;
+    // One row per round, so the connection carries several rounds.
+    config.outbox.delivery_rows = 1;
     let mut outbox = fill_outbox(&config.paths.database);
-    // Small rounds, so the connection carries several rounds.
     let mut delivery = Delivery::from_config(&config, origin()).unwrap();
 
     let report = delivery.drain(&mut outbox, &IdsOnly, 100).unwrap();
