@@ -43,6 +43,11 @@ use crate::finding::Finding;
 /// `metadata.version`.
 pub const OCSF_VERSION: &str = "1.3.0";
 
+/// `actor.app_name` of a File System Activity from file integrity
+/// monitoring, which observes a changed file but not the process that
+/// changed it.
+const FILE_MONITOR_APP: &str = "Palisade file integrity monitor";
+
 /// Category and class of an OCSF object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OcsfClass {
@@ -591,8 +596,10 @@ fn fill_body(
             }
             object.insert("file".into(), file);
             // File integrity monitoring sees the result of a write, not the
-            // process that wrote, so the actor is empty.
-            object.insert("actor".into(), json!({}));
+            // process that wrote it. OCSF 1.3.0 requires an actor holding at
+            // least one of process, user, session, app_name or app_uid, so the
+            // actor names the monitor that detected the change.
+            object.insert("actor".into(), json!({ "app_name": FILE_MONITOR_APP }));
             let mut unmapped = Map::new();
             if let Some(old) = &f.old_sha256 {
                 unmapped.insert("old_sha256".into(), json!(hex::encode(old)));
@@ -734,11 +741,15 @@ fn fill_body(
                 api["request"] = json!({ "uid": id.to_string() });
             }
             object.insert("api".into(), api);
-            let mut actor = json!({});
-            if let Some(key) = c.signer_key_id {
-                actor["user"] =
-                    json!({ "uid": key.to_string(), "type_id": 99, "type": "Signing key" });
-            }
+            // OCSF 1.3.0 requires an actor holding at least one of process,
+            // user, session, app_name or app_uid: an unsigned command is
+            // attributed to the gateway that relayed it.
+            let actor = match c.signer_key_id {
+                Some(key) => json!({
+                    "user": { "uid": key.to_string(), "type_id": 99, "type": "Signing key" }
+                }),
+                None => json!({ "app_name": context.origin.gateway }),
+            };
             object.insert("actor".into(), actor);
             // Commands reach a device only through its gateway session, so
             // the source is the exporting gateway; the signer is the actor.
