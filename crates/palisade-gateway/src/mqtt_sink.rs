@@ -28,7 +28,8 @@ use crate::sink::{Position, SinkError};
 pub struct MqttSink {
     name: String,
     broker: String,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until the sink is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     publisher: MqttPublisher,
     flush_timeout: Duration,
     last_queued: Option<Position>,
@@ -70,7 +71,7 @@ impl MqttSink {
         Ok(Self {
             name: name.to_owned(),
             broker: config.broker.clone(),
-            runtime,
+            runtime: Some(runtime),
             publisher,
             flush_timeout: Duration::from_millis(config.flush_timeout_ms),
             last_queued: None,
@@ -140,8 +141,10 @@ impl RemoteSink for MqttSink {
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        let report = self
-            .runtime
+        let Some(runtime) = &self.runtime else {
+            return Err(self.error("publish to", "the sink's runtime is gone".into()));
+        };
+        let report = runtime
             .block_on(self.publisher.flush(self.flush_timeout))
             .map_err(|error| self.error("publish to", error.into()))?;
         self.confirmed += report.confirmed.len() as u64;
@@ -163,10 +166,16 @@ impl RemoteSink for MqttSink {
 
 impl Drop for MqttSink {
     fn drop(&mut self) {
-        // Blocking on the sink's runtime is only allowed outside async code.
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        // Blocking on (or dropping) the sink's runtime is only allowed
+        // outside async code; inside, the runtime shuts down in the
+        // background and the broker sees the connection close.
         if tokio::runtime::Handle::try_current().is_err() {
-            self.runtime
-                .block_on(self.publisher.disconnect(Duration::from_secs(1)));
+            runtime.block_on(self.publisher.disconnect(Duration::from_secs(1)));
+        } else {
+            runtime.shutdown_background();
         }
     }
 }

@@ -307,3 +307,38 @@ fn mqtt_outage_loses_nothing() {
     let messages = subscriber.wait_for(expected_event_keys().len() + 1);
     check_exactly_once(&messages);
 }
+
+/// Delivery from `spawn_blocking` and dropping the sink inside async code,
+/// as a tokio service does, work without a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_sink_inside_tokio_service() {
+    let Some(broker) = broker_or_skip("mqtt_sink_inside_tokio_service", free_port()) else {
+        return;
+    };
+    let port = broker.port;
+    let subscriber = tokio::task::spawn_blocking(move || Subscriber::start(port))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), broker.port, 10_000);
+    // Opened in async code, like the gateway binary does.
+    let delivery = Delivery::from_config(&config, origin()).unwrap();
+    let database = config.paths.database.clone();
+
+    let (delivery, report) = tokio::task::spawn_blocking(move || {
+        let mut delivery = delivery;
+        let mut outbox = fill_outbox(&database);
+        let report = delivery.drain(&mut outbox, &IdsOnly, 100).unwrap();
+        (delivery, report)
+    })
+    .await
+    .unwrap();
+    assert!(report.failed_sinks.is_empty(), "{report:?}");
+    drop(delivery);
+
+    let messages =
+        tokio::task::spawn_blocking(move || subscriber.wait_for(expected_event_keys().len() + 1))
+            .await
+            .unwrap();
+    check_exactly_once(&messages);
+}
