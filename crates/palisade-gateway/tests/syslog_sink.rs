@@ -300,3 +300,34 @@ fn syslog_sink_rejects_telemetry_route() {
     .unwrap_err();
     assert!(error.to_string().contains("routing.telemetry"), "{error}");
 }
+
+#[test]
+fn max_datagram_bytes_boundaries() {
+    let load = |bytes: usize| {
+        Config::from_toml_str(&format!(
+            "[sinks.siem]\nkind = \"syslog\"\naddress = \"127.0.0.1:514\"\nmax_datagram_bytes = {bytes}\n\n[routing]\nsecurity = [\"siem\"]\n"
+        ))
+    };
+    assert!(load(480).is_ok());
+    let error = load(479).unwrap_err();
+    assert!(error.to_string().contains("max_datagram_bytes"), "{error}");
+    assert!(load(65_507).is_ok());
+    let error = load(65_508).unwrap_err();
+    assert!(error.to_string().contains("max_datagram_bytes"), "{error}");
+}
+
+#[test]
+fn mqtt_config_boundaries() {
+    let load = |broker: &str, site: &str| {
+        Config::from_toml_str(&format!(
+            "[sinks.broker]\nkind = \"mqtt\"\nbroker = \"{broker}\"\nsite = \"{site}\"\n\n[routing]\nsecurity = [\"broker\"]\n"
+        ))
+    };
+    assert!(load("127.0.0.1:1883", &"s".repeat(128)).is_ok());
+    let error = load("127.0.0.1:1883", &"s".repeat(129)).unwrap_err();
+    assert!(error.to_string().contains("sinks.broker.site"), "{error}");
+    let error = load("127.0.0.1:1883", "ward/3").unwrap_err();
+    assert!(error.to_string().contains("sinks.broker.site"), "{error}");
+    let error = load("127.0.0.1", "ward-3").unwrap_err();
+    assert!(error.to_string().contains("sinks.broker.broker"), "{error}");
+}
