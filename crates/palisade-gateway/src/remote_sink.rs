@@ -56,6 +56,12 @@ pub trait RemoteSink: std::fmt::Debug + Send {
     /// Sends (or queues) one record.
     fn send(&mut self, position: Position, record: Record<'_>) -> Result<(), SinkError>;
 
+    /// Records dropped because no retry could ever send them (each one is
+    /// logged as an error when dropped).
+    fn dropped(&self) -> u64 {
+        0
+    }
+
     /// Completes the round: returns `Ok` only when every record sent so far
     /// is with the receiver as far as this sink can tell.
     fn flush(&mut self) -> Result<(), SinkError>;

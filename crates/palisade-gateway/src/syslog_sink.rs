@@ -281,6 +281,10 @@ impl RemoteSink for SyslogSink {
         Ok(())
     }
 
+    fn dropped(&self) -> u64 {
+        self.dropped_too_long
+    }
+
     fn flush(&mut self) -> Result<(), SinkError> {
         // Every send already wrote its frame to the socket (TLS flushes each
         // record), so nothing is buffered here.

@@ -331,3 +331,29 @@ fn mqtt_config_boundaries() {
     let error = load("127.0.0.1", "ward-3").unwrap_err();
     assert!(error.to_string().contains("sinks.broker.broker"), "{error}");
 }
+
+#[test]
+fn udp_oversized_messages_dropped_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = udp_receiver();
+    let config = config(
+        dir.path(),
+        &format!(
+            "transport = \"udp\"\naddress = \"{}\"\nmax_datagram_bytes = 480",
+            receiver.address
+        ),
+    );
+    let mut outbox = fill_outbox(&config.paths.database);
+    let mut delivery = Delivery::from_config(&config, origin()).unwrap();
+
+    let report = delivery.drain(&mut outbox, &IdsOnly, 100).unwrap();
+    assert!(report.failed_sinks.is_empty(), "{report:?}");
+    assert_eq!(outbox.depth(&delivery.sink_names()).unwrap(), 0);
+    let dropped = delivery.remote_sinks()[0].dropped();
+    assert!(dropped > 0, "some sample messages exceed 480 bytes");
+
+    let expected = expected_event_keys().len() + 1;
+    let messages = receiver.received.wait_for(expected - dropped as usize);
+    assert_eq!(messages.len() + dropped as usize, expected);
+    assert!(messages.iter().all(|message| message.len() <= 480));
+}
