@@ -46,7 +46,8 @@ use palisade_credential::{
 use palisade_schema::{
     Bytes, CommandAcknowledged, CommandOutcome, CommandRejected, DataRateSample, DeviceId,
     Direction, Event, EventBody, Header, Heartbeat, HitCount, IpAddress, Login, LoginAction,
-    LoginMethod, RemoteSession, Severity, SocketAddress, Str, SystemInfo, Telemetry, WallClock,
+    LoginMethod, RemoteSession, Severity, SocketAddress, SoftwareComponent, Str, SystemInfo,
+    Telemetry, WallClock,
 };
 use palisade_transport::link::LinkConfig;
 use palisade_transport::message::{DataHeader, Message};
@@ -60,7 +61,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::GatewayCore;
 use crate::server::{
     KIND_COMMAND, KIND_HANDSHAKE_MSG1, KIND_HANDSHAKE_MSG2, KIND_HANDSHAKE_MSG3,
-    KIND_HANDSHAKE_REJECTED, ModelName, ServerConfig, ServerHandle, SharedCore,
+    KIND_HANDSHAKE_REJECTED, ModelName, ServerConfig, SharedCore,
 };
 
 /// The eight rules the attacks must trigger.
@@ -127,6 +128,8 @@ pub struct FleetReport {
     pub commands_sent: u64,
     /// Commands whose acknowledgement is in the audit table.
     pub commands_acknowledged: u64,
+    /// CycloneDX BOMs written under `sbom/`, one per admitted device.
+    pub boms: usize,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -149,9 +152,10 @@ impl FleetReport {
             text.push_str(&format!("  {rule:<32} {count}\n"));
         }
         text.push_str(&format!(
-            "commands sent: {}\ncommands acknowledged: {}\nrun time: {:.1} s\noutput: {}\n",
+            "commands sent: {}\ncommands acknowledged: {}\ndevice SBOMs: {}\nrun time: {:.1} s\noutput: {}\n",
             self.commands_sent,
             self.commands_acknowledged,
+            self.boms,
             self.elapsed.as_secs_f64(),
             self.out.display()
         ));
@@ -778,6 +782,7 @@ fn play_round(session: &mut DeviceSession, index: usize, round: u64, role: Role)
                 interfaces: heapless::Vec::new(),
             }),
         );
+        record_software(session, index);
     }
     // Outbound rate within +-3 % of the model's rate.
     let wobble = ((index as u64 * 7 + round * 13) % 7) as i64 - 3;
@@ -891,6 +896,149 @@ fn play_round(session: &mut DeviceSession, index: usize, round: u64, role: Role)
         }
         _ => {}
     }
+}
+
+/// Reports the device's installed software. Infusion pumps run an older
+/// openssl build that the sample advisories list as vulnerable.
+fn record_software(session: &mut DeviceSession, index: usize) {
+    let openssl = if index.is_multiple_of(MODELS.len()) {
+        "3.0.11-1~deb12u2"
+    } else {
+        "3.0.13-1~deb12u1"
+    };
+    let openssl_purl = format!("pkg:deb/debian/openssl@{openssl}?arch=armhf");
+    let components = [
+        (
+            "openssl",
+            openssl,
+            Some("Debian OpenSSL Team"),
+            openssl_purl,
+        ),
+        (
+            "zlib1g",
+            "1:1.2.13.dfsg-1",
+            Some("Debian"),
+            "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=armhf".to_owned(),
+        ),
+        (
+            "dosing-service",
+            "2.4.1",
+            Some("Acme Medical"),
+            "pkg:generic/acme/dosing-service@2.4.1".to_owned(),
+        ),
+    ];
+    for (name, version, supplier, purl) in &components {
+        session.record(
+            Severity::Info,
+            EventBody::SoftwareComponent(SoftwareComponent {
+                name: Str::truncated(name),
+                version: Str::truncated(version),
+                supplier: supplier.map(Str::truncated),
+                purl: Some(Str::truncated(purl)),
+                cpe: None,
+                sha256: None,
+            }),
+        );
+    }
+}
+
+/// Writes `sbom/<device-id>.cdx.json` for every admitted device and stores
+/// a `vulnerable_component` finding for each component that a sample
+/// advisory lists. Returns the number of BOMs written.
+fn posture(core: &SharedCore, out: &Path) -> Result<usize, FleetError> {
+    use palisade_export::cyclonedx::{BomSubject, Component, device_bom};
+    use palisade_export::vuln::AdvisoryDatabase;
+
+    let dir = out.join("sbom");
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let (advisories, _) = AdvisoryDatabase::sample();
+    let mut core = core.lock().unwrap_or_else(|p| p.into_inner());
+    let storage = |e: crate::db::StorageError| FleetError::Core(e.to_string());
+    let devices = core.inventory().devices().map_err(storage)?;
+    let mut written = 0;
+    for device in devices {
+        let components: Vec<Component> = core
+            .inventory()
+            .components(device.device)
+            .map_err(storage)?
+            .into_iter()
+            .map(|record| Component {
+                name: record.name,
+                version: record.version,
+                supplier: record.supplier,
+                purl: record.purl,
+                cpe: record.cpe,
+                sha256: record.sha256.as_deref().and_then(parse_sha256),
+            })
+            .collect();
+        let info = core
+            .inventory()
+            .system_info(device.device)
+            .map_err(storage)?;
+        let subject = BomSubject {
+            device_id: device.device,
+            vendor: Some(device.vendor.clone()),
+            model: Some(device.model.clone()),
+            firmware_version: info.as_ref().map(|i| i.firmware_version.clone()),
+            hostname: info.as_ref().map(|i| i.hostname.clone()),
+        };
+        let bom = device_bom(
+            &subject,
+            &components,
+            now_ms(),
+            env!("CARGO_PKG_VERSION"),
+            1,
+        );
+        let path = dir.join(format!("{}.cdx.json", device.device));
+        let text = serde_json::to_string_pretty(&bom).unwrap_or_default();
+        std::fs::write(&path, text).map_err(io(format!("writing {}", path.display())))?;
+        written += 1;
+        for component in &components {
+            // A component without a recognised package identity cannot be
+            // matched; it stays in the BOM.
+            let Ok(matches) = advisories.matches(component) else {
+                continue;
+            };
+            for found in matches {
+                let mut attributes = BTreeMap::new();
+                attributes.insert("advisory_id".to_owned(), found.advisory_id.clone());
+                attributes.insert("package".to_owned(), found.package.name.clone());
+                attributes.insert("version".to_owned(), found.package.version.clone());
+                if let Some(fixed) = &found.fixed_version {
+                    attributes.insert("fixed_version".to_owned(), fixed.clone());
+                }
+                let finding = crate::finding::Finding {
+                    rule: crate::finding::RuleId::VulnerableComponent,
+                    severity: found.severity,
+                    device: Some(device.device),
+                    summary: format!(
+                        "{} {} is affected by {} (fixed in {})",
+                        found.package.name,
+                        found.package.version,
+                        found.advisory_id,
+                        found.fixed_version.as_deref().unwrap_or("no known version")
+                    ),
+                    evidence: Vec::new(),
+                    time_unix_ms: now_ms(),
+                    attributes,
+                };
+                core.outbox().store_finding(&finding).map_err(storage)?;
+                core.metrics().finding(finding.rule);
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn parse_sha256(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Plays the sequence attacks directly on the wire: a jump of the sequence
@@ -1320,7 +1468,14 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
     let commands_sent = stats
         .commands_sent
         .load(std::sync::atomic::Ordering::Relaxed);
-    shutdown(server, &core, &delivery, stop_delivery, delivery_task).await?;
+    server.shutdown(Duration::from_secs(5)).await;
+    let posture_core = core.clone();
+    let posture_out = out.clone();
+    let boms = tokio::task::spawn_blocking(move || posture(&posture_core, &posture_out))
+        .await
+        .map_err(|e| FleetError::Core(e.to_string()))??;
+    tracing::info!(boms, "device BOMs written");
+    drain(&core, &delivery, stop_delivery, delivery_task).await?;
     if !device_errors.is_empty() {
         for error in &device_errors {
             tracing::error!(%error, "device failed");
@@ -1346,18 +1501,17 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
     report.records_acknowledged = records_acknowledged;
     report.commands_sent = commands_sent;
     report.commands_acknowledged = commands_acknowledged;
+    report.boms = boms;
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
-async fn shutdown(
-    server: ServerHandle,
+async fn drain(
     core: &SharedCore,
     delivery: &Arc<Mutex<Delivery>>,
     stop_delivery: tokio::sync::watch::Sender<bool>,
     delivery_task: tokio::task::JoinHandle<()>,
 ) -> Result<(), FleetError> {
-    server.shutdown(Duration::from_secs(5)).await;
     let _ = stop_delivery.send(true);
     let _ = delivery_task.await;
     let core = core.clone();

@@ -83,6 +83,28 @@ fn every_attack_rule_fires_and_telemetry_stays_separate() {
 }
 
 #[test]
+fn boms_written_and_advisories_matched() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let report = runtime()
+        .block_on(run(&options(dir.path(), true)))
+        .expect("fleet run succeeds");
+    let boms = std::fs::read_dir(dir.path().join("sbom"))
+        .expect("sbom folder")
+        .count();
+    assert_eq!(boms as u64, report.admitted, "{report:?}");
+    let first = dir
+        .path()
+        .join("sbom")
+        .join("d0010000000000000000000000000000.cdx.json");
+    let bom: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(first).expect("BOM of device 0"))
+            .expect("BOM is JSON");
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    let rules = detection_rules(&dir.path().join("security.jsonl"));
+    assert!(rules.contains("vulnerable_component"), "{rules:?}");
+}
+
+#[test]
 fn clean_run_raises_no_attack_finding() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let report = runtime()
