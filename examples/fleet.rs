@@ -3,12 +3,13 @@
 //! the attacks each detection rule must catch.
 //!
 //! ```text
-//! cargo run --release --example fleet -- [--out DIR] [--clean] [--devices N]
+//! cargo run --release --example fleet -- [--out DIR] [--clean] [--devices N] [--mqtt 127.0.0.1:PORT]
 //! ```
 //!
 //! `--out DIR` keeps the output there (default: a new folder under the
 //! system's temporary directory); `--clean` plays no attack; `--devices N`
-//! sets the number of simulated devices (default 50). The output folder
+//! sets the number of simulated devices (default 50); `--mqtt ADDR` also
+//! publishes the security output to a broker on loopback. The output folder
 //! holds `security.jsonl` (OCSF, one object per line), `telemetry.jsonl`
 //! and `inventory.sqlite`, plus the demo PKI under `pki/`.
 
@@ -18,11 +19,12 @@ use std::process::ExitCode;
 use palisade_gateway::fleet::{FleetOptions, run};
 
 const USAGE: &str = "\
-usage: fleet [--out DIR] [--clean] [--devices N]
+usage: fleet [--out DIR] [--clean] [--devices N] [--mqtt 127.0.0.1:PORT]
 
   --out DIR     output folder (default: a new folder under the temporary directory)
   --clean       play no attack; simulated devices behave normally
   --devices N   number of simulated devices (default: 50)
+  --mqtt ADDR   also publish the security output to the MQTT broker at ADDR (loopback only)
 ";
 
 fn parse() -> Result<FleetOptions, String> {
@@ -31,6 +33,7 @@ fn parse() -> Result<FleetOptions, String> {
         devices: 50,
         clean: false,
         host_agent: true,
+        mqtt: None,
     };
     let mut out = None;
     let mut args = std::env::args().skip(1);
@@ -38,6 +41,14 @@ fn parse() -> Result<FleetOptions, String> {
         match arg.as_str() {
             "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a folder")?)),
             "--clean" => options.clean = true,
+            "--mqtt" => {
+                let text = args.next().ok_or("--mqtt needs 127.0.0.1:PORT")?;
+                options.mqtt = Some(text.parse().map_err(|_| {
+                    format!(
+                        "invalid --mqtt value {text:?}: expected an address such as 127.0.0.1:1883"
+                    )
+                })?);
+            }
             "--devices" => {
                 let text = args.next().ok_or("--devices needs a number")?;
                 options.devices = text.parse().map_err(|_| {

@@ -105,6 +105,8 @@ pub struct FleetOptions {
     pub clean: bool,
     /// Include this machine's own state through the Linux collectors.
     pub host_agent: bool,
+    /// MQTT broker on loopback that also receives the security output.
+    pub mqtt: Option<SocketAddr>,
 }
 
 /// What a run did, as counted by the gateway and read back from its output.
@@ -1185,8 +1187,24 @@ fn operator_store(pki: &Pki) -> Result<TrustStore, FleetError> {
     Ok(roots)
 }
 
-fn gateway_config(out: &Path) -> Result<Config, FleetError> {
+fn gateway_config(out: &Path, mqtt: Option<SocketAddr>) -> Result<Config, FleetError> {
     let mut config = Config::with_default_sinks();
+    if let Some(broker) = mqtt {
+        if !broker.ip().is_loopback() {
+            return Err(FleetError::Core(format!(
+                "MQTT broker {broker} is not a loopback address; the demo sends only to 127.0.0.1 or ::1"
+            )));
+        }
+        config.sinks.insert(
+            "mqtt".into(),
+            crate::config::SinkConfig::Mqtt(crate::config::MqttSinkConfig {
+                broker: broker.to_string(),
+                site: "fleet".into(),
+                ..Default::default()
+            }),
+        );
+        config.routing.security.push("mqtt".into());
+    }
     config.paths.database = out.join("inventory.sqlite");
     config.paths.output = out.to_path_buf();
     // Every demo device connects from 127.0.0.1.
@@ -1225,7 +1243,7 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
     let pki = build_pki(now)?;
     write_pki(&out.join("pki"), &pki)?;
 
-    let config = gateway_config(&out)?;
+    let config = gateway_config(&out, options.mqtt)?;
     let metrics = Metrics::new();
     let core = GatewayCore::open(config.clone(), metrics.clone())
         .map_err(|e| FleetError::Core(e.to_string()))?;

@@ -13,6 +13,7 @@ fn options(out: &Path, clean: bool) -> FleetOptions {
         devices: 8,
         clean,
         host_agent: true,
+        mqtt: None,
     }
 }
 
