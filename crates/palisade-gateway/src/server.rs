@@ -2,14 +2,19 @@
 //! chain, revocation and proof-of-possession checks, and one session task per
 //! admitted device.
 //!
-//! Every connection passes, in order: the per-source admission rate limit
-//! ([`AdmissionLimiter`]), handshake message 1 (decoded, nonce checked
-//! against a replay cache), the device chain (pinned maker roots, validity,
-//! the installed revocation lists), message 2, message 3 (proof of
-//! possession), and [`GatewayCore::admit`] (the inventory refuses revoked
-//! devices). Each handshake step must finish within
-//! [`ServerConfig::step_timeout`]. A refused device is told with a
-//! rejection message and reported through [`GatewayCore::reject_admission`]
+//! Every connection passes these checks in order:
+//!
+//! 1. the per-source admission rate limit ([`AdmissionLimiter`]);
+//! 2. handshake message 1, decoded, with its nonce checked against a replay
+//!    cache;
+//! 3. the device chain: pinned maker roots, validity and the installed
+//!    revocation lists;
+//! 4. message 2, then message 3 (proof of possession);
+//! 5. [`GatewayCore::admit`], where the inventory rejects revoked devices.
+//!
+//! Each handshake step must finish within [`ServerConfig::step_timeout`].
+//! A rejected device receives a rejection message and is reported through
+//! [`GatewayCore::reject_admission`]
 //! as `unknown_device` (chain from a root the gateway does not pin),
 //! `credential_rejected` (any other chain, validity or possession failure)
 //! or `protocol_violation` (a malformed, stalled or out-of-order handshake).
@@ -924,6 +929,10 @@ async fn commit_and_ack(
     }
     for request in &outcome.commands {
         if request.device != device {
+            // Findings only produce commands for the device that sent the
+            // events, so this does not happen with the current response
+            // policy; the command stays in the audit table unsent.
+            tracing::warn!(%device, target = %request.device, command_id = request.command_id, "response command for another device not sent");
             continue;
         }
         match sign_command(
