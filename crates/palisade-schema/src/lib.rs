@@ -88,8 +88,8 @@ pub const SCHEMA_VERSION: u16 = 1;
 
 /// Upper bound, in bytes, on the postcard encoding of any [`Event`].
 ///
-/// The largest kind is a process start with every text field at its limit;
-/// the `max_event_len_bounds_every_kind` test encodes the largest value of
+/// The largest kind is a process start with every text field at its limit.
+/// The `max_event_len_bounds_every_kind` test encodes the largest value of
 /// every kind and checks it against this bound.
 pub const MAX_EVENT_LEN: usize = 1536;
 

@@ -16,8 +16,8 @@ fn text<const MAX: usize>(value: &'static str) -> Str<'static, MAX> {
     Str::truncated(value)
 }
 
-/// A header for the `index`-th sample event: boot 4, a synchronized clock,
-/// one hit.
+/// Returns the header of the `index`-th sample event: boot 4, a
+/// synchronized clock, one hit.
 pub fn header(index: u64, severity: Severity) -> Header {
     Header {
         sequence: 1_000 + index,
@@ -33,7 +33,7 @@ pub fn header(index: u64, severity: Severity) -> Header {
     }
 }
 
-/// The body of the sample event of `kind`.
+/// Returns the body of the sample event of `kind`.
 pub fn body(kind: EventKind) -> EventBody<'static> {
     match kind {
         EventKind::ProcessStarted => EventBody::ProcessStarted(ProcessStarted {
@@ -245,7 +245,7 @@ pub fn body(kind: EventKind) -> EventBody<'static> {
     }
 }
 
-/// One sample event of every kind, in tag order.
+/// Returns one sample event of every kind, in tag order.
 pub fn one_of_each() -> impl Iterator<Item = Event<'static>> {
     EventKind::ALL
         .iter()
@@ -268,7 +268,7 @@ fn default_severity(kind: EventKind) -> Severity {
     }
 }
 
-/// A batch of 64 events in the proportions a Linux device produces: mostly
+/// Returns a batch of 64 events in the proportions a Linux device produces: mostly
 /// processes and connections, some logins and telemetry, a few SBOM
 /// components and baseline results.
 pub fn mixed_batch() -> impl Iterator<Item = Event<'static>> {
