@@ -4,6 +4,9 @@
 //! ```text
 //! cargo run -p palisade-examples --example linux_agent -- --dry-run
 //! cargo run -p palisade-examples --example linux_agent -- --dry-run --json
+//! cargo run -p palisade-examples --example linux_agent -- --gateway 127.0.0.1:4433 \
+//!     --credential device.cred --intermediate intermediate.cred \
+//!     --key device.key.pk8 --operator-root operator-root.cred
 //! ```
 //!
 //! `--dry-run` scans this machine's `/proc` and files and prints the events
@@ -11,10 +14,15 @@
 //! object per line on stdout, each with a `kind` field holding the event
 //! kind's snake_case name. Logs go to stderr.
 //!
-//! Sending to a gateway (`--gateway HOST:PORT`) needs the agent core
-//! (queue, session and transport), which this example does not have yet;
-//! without `--dry-run` it exits with status 2 and an error naming the
-//! missing part.
+//! With `--gateway`, the agent core (`palisade_agent::Agent`) connects over
+//! TCP, runs the handshake with the device credential and key, and on each
+//! scan records the collected events, prints them, and polls until the
+//! gateway has acknowledged the queue or [`ACK_TIMEOUT`] has passed; after
+//! each scan it prints the events collected, sent and acknowledged. It
+//! exits with status 0 when every recorded event was acknowledged, 1 when
+//! one was not (or the session failed), and 2 on a bad or missing option.
+//! Commands from the gateway are logged and rejected: this agent has no
+//! action to carry out.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,7 +35,9 @@ use serde_json::{Value, json};
 
 const USAGE: &str = "\
 usage: linux_agent --dry-run [--json] [--root DIR] [--firmware-version VERSION] [--scans N] [--interval-ms MS]
-       linux_agent --gateway HOST:PORT
+       linux_agent --gateway HOST:PORT --credential FILE --intermediate FILE --key FILE
+                   --operator-root FILE [--json] [--root DIR] [--firmware-version VERSION]
+                   [--scans N] [--interval-ms MS]
 
   --dry-run                  collect and print the events, send nothing
   --json                     print one JSON object per event and line (default: readable text)
@@ -38,7 +48,11 @@ usage: linux_agent --dry-run [--json] [--root DIR] [--firmware-version VERSION] 
                              system information, software components and baseline checks are full
                              snapshots printed again on every scan
   --interval-ms MS           pause between scans in milliseconds (default: 1000)
-  --gateway HOST:PORT        gateway to send to (needs the agent core, not available yet)
+  --gateway HOST:PORT        gateway to send the events to over TCP
+  --credential FILE          device credential (encoded, as the palisade CLI writes it)
+  --intermediate FILE        intermediate credential that issued the device credential
+  --key FILE                 the device's private key (PKCS#8)
+  --operator-root FILE       operator root credential that the gateway's credential chains to
 ";
 
 struct Options {
@@ -49,6 +63,10 @@ struct Options {
     scans: u32,
     interval: Duration,
     gateway: Option<String>,
+    credential: Option<PathBuf>,
+    intermediate: Option<PathBuf>,
+    key: Option<PathBuf>,
+    operator_root: Option<PathBuf>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -60,6 +78,10 @@ fn parse_options() -> Result<Options, String> {
         scans: 1,
         interval: Duration::from_millis(1000),
         gateway: None,
+        credential: None,
+        intermediate: None,
+        key: None,
+        operator_root: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -86,6 +108,14 @@ fn parse_options() -> Result<Options, String> {
                 options.interval = Duration::from_millis(millis);
             }
             "--gateway" => options.gateway = Some(value("--gateway")?),
+            "--credential" => options.credential = Some(PathBuf::from(value("--credential")?)),
+            "--intermediate" => {
+                options.intermediate = Some(PathBuf::from(value("--intermediate")?));
+            }
+            "--key" => options.key = Some(PathBuf::from(value("--key")?)),
+            "--operator-root" => {
+                options.operator_root = Some(PathBuf::from(value("--operator-root")?));
+            }
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -127,18 +157,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !options.dry_run {
-        match &options.gateway {
-            None => eprintln!(
-                "linux_agent: no gateway address; pass --gateway HOST:PORT, or --dry-run to print the events"
-            ),
-            Some(gateway) => eprintln!(
-                "linux_agent: cannot send to {gateway}: sending requires the palisade-agent core (queue, session and transport), \
-                 which is not part of this build yet; use --dry-run to print the events"
-            ),
+    let send = if options.dry_run {
+        None
+    } else {
+        match SendFiles::from_options(&options) {
+            Ok(files) => Some(files),
+            Err(message) => {
+                eprintln!("linux_agent: {message}");
+                return ExitCode::from(2);
+            }
         }
-        return ExitCode::from(2);
-    }
+    };
     if let Some(root) = &options.root
         && !root.is_dir()
     {
@@ -152,12 +181,294 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if let Some(files) = send {
+        return match send::run(&options, &files) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(reason) => {
+                log::error!("{reason}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run_dry(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("writing events failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The gateway address and the files of the device's identity.
+struct SendFiles {
+    gateway: String,
+    credential: PathBuf,
+    intermediate: PathBuf,
+    key: PathBuf,
+    operator_root: PathBuf,
+}
+
+impl SendFiles {
+    /// Takes the sending options, or names the first one missing.
+    fn from_options(options: &Options) -> Result<Self, String> {
+        fn required<T: Clone>(value: &Option<T>, name: &str, what: &str) -> Result<T, String> {
+            value.clone().ok_or_else(|| {
+                format!(
+                    "missing {name}: sending needs {what}; or pass --dry-run to print the events"
+                )
+            })
+        }
+        Ok(Self {
+            gateway: required(
+                &options.gateway,
+                "--gateway HOST:PORT",
+                "the gateway address",
+            )?,
+            credential: required(
+                &options.credential,
+                "--credential FILE",
+                "the device credential",
+            )?,
+            intermediate: required(
+                &options.intermediate,
+                "--intermediate FILE",
+                "the intermediate credential that issued the device credential",
+            )?,
+            key: required(
+                &options.key,
+                "--key FILE",
+                "the device's PKCS#8 private key",
+            )?,
+            operator_root: required(
+                &options.operator_root,
+                "--operator-root FILE",
+                "the operator root credential that the gateway's credential chains to",
+            )?,
+        })
+    }
+}
+
+/// Longest wait, per scan, for the gateway to acknowledge the queue.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(20);
+
+mod send {
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    use palisade_agent::clock::SystemClock;
+    use palisade_agent::command::{CommandHandler, Execution, Safety, SafetyInterlock};
+    use palisade_agent::linux::{LinuxCollectors, LinuxConfig};
+    use palisade_agent::persist::MemoryState;
+    use palisade_agent::{Agent, AgentConfig, Device, NoSnapshots, PollStatus};
+    use palisade_credential::handshake::DeviceIdentity;
+    use palisade_credential::{
+        CommandAction, Credential, OsRng, SoftwareSigner, TrustAnchor, TrustStore,
+        VerificationTime, VerifiedCommand,
+    };
+    use palisade_wire::{MemoryStorage, Overflow};
+
+    use super::{ACK_TIMEOUT, Options, SendFiles, counted, event_json, header_for, text_line};
+
+    /// Events recorded before the agent drains the queue: at most
+    /// `BATCH * MAX_EVENT_LEN` bytes, which the queue storage holds.
+    const BATCH: usize = 128;
+    type Storage = MemoryStorage<262_144, 256>;
+    /// No aggregator slots: every collected event is sent as it is.
+    type LinuxAgent<'a> = Agent<'a, Storage, MemoryState, SoftwareSigner, 0, 0>;
+
+    /// Allows every command and carries out none: this agent controls no
+    /// therapy and has no action to run, so each command is logged and
+    /// rejected.
+    struct LogCommands;
+
+    impl SafetyInterlock for LogCommands {
+        fn check(&self, _: &CommandAction) -> Safety {
+            Safety::Safe
+        }
+    }
+
+    impl CommandHandler for LogCommands {
+        fn execute(&mut self, command: &VerifiedCommand) -> Execution {
+            log::info!(
+                "command {} received: {:?}; rejected, this agent carries out no commands",
+                command.command_id,
+                command.action
+            );
+            Execution::Rejected("the linux_agent example carries out no commands")
+        }
+    }
+
+    fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>, String> {
+        std::fs::read(path).map_err(|e| format!("reading {what} {}: {e}", path.display()))
+    }
+
+    pub fn run(options: &Options, files: &SendFiles) -> Result<(), String> {
+        let credential = read(&files.credential, "the device credential")?;
+        let intermediate = read(&files.intermediate, "the intermediate credential")?;
+        let key = read(&files.key, "the device key")?;
+        let operator_root = read(&files.operator_root, "the operator root credential")?;
+        let signer = SoftwareSigner::from_pkcs8(&key)
+            .map_err(|e| format!("the key in {} is not usable: {e}", files.key.display()))?;
+        let device_id = Credential::decode(&credential)
+            .map_err(|e| {
+                format!(
+                    "the device credential {} does not decode: {e}",
+                    files.credential.display()
+                )
+            })?
+            .body
+            .subject
+            .device_id;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let anchor =
+            TrustAnchor::from_root_credential(&operator_root, VerificationTime::Trusted(now))
+                .map_err(|e| {
+                    format!(
+                        "the operator root {} is not a valid root credential: {e}",
+                        files.operator_root.display()
+                    )
+                })?;
+        let mut roots = TrustStore::new();
+        roots
+            .pin(anchor)
+            .map_err(|_| "the operator trust store is full".to_string())?;
+
+        let address = files
+            .gateway
+            .to_socket_addrs()
+            .map_err(|e| format!("gateway address {:?} does not resolve: {e}", files.gateway))?
+            .next()
+            .ok_or_else(|| format!("gateway address {:?} resolves to nothing", files.gateway))?;
+        let stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
+            .map_err(|e| format!("connecting to the gateway at {address}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let mut link = palisade_agent::link::tcp_link(stream, 50, Duration::from_secs(5))
+            .map_err(|e| format!("setting up the link to {address}: {e}"))?;
+        log::info!("connected to the gateway at {address}");
+
+        let config = AgentConfig {
+            // The collectors below send the snapshots on every scan.
+            heartbeat_interval_ms: None,
+            system_info_interval_ms: None,
+            sbom_interval_ms: None,
+            baseline_interval_ms: None,
+            aggregation_window_ms: 0,
+            aggregation_overflow: Overflow::FlushOldest,
+            ..AgentConfig::default()
+        };
+        let identity = DeviceIdentity {
+            intermediate: &intermediate,
+            credential: &credential,
+            signer: &signer,
+        };
+        let mut agent: LinuxAgent<'_> = Agent::new(
+            config,
+            identity,
+            roots,
+            device_id,
+            Storage::new(),
+            MemoryState::new(),
+        )
+        .map_err(|e| format!("starting the agent: {e:?}"))?;
+        let clock = SystemClock::new();
+        agent
+            .connect(&mut link, &clock, &mut OsRng)
+            .map_err(|e| format!("handshake with the gateway at {address} failed: {e:?}"))?;
+        log::info!("session with the gateway at {address} started");
+
+        let mut linux = LinuxConfig::default();
+        linux.system_info.firmware_version = options.firmware_version.clone();
+        if let Some(root) = &options.root {
+            linux = linux.under(root);
+        }
+        let mut collectors = LinuxCollectors::new(linux);
+        let (mut handler, interlock) = (LogCommands, LogCommands);
+        let started = Instant::now();
+        let mut printed = 0u64;
+        for scan in 1..=options.scans {
+            if scan > 1 {
+                std::thread::sleep(options.interval);
+            }
+            let before = agent.counters();
+            let records = collectors.collect_all();
+            let deadline = Instant::now() + ACK_TIMEOUT;
+            for batch in records.chunks(BATCH) {
+                for record in batch {
+                    let header = header_for(record, printed, started.elapsed());
+                    printed += 1;
+                    let value = event_json(&record.to_event(header));
+                    if options.json {
+                        println!("{value}");
+                    } else {
+                        println!("{}", text_line(&value));
+                    }
+                    agent.record(&clock, record.severity(), &record.body());
+                }
+                let mut sources = [];
+                let mut device = Device {
+                    sources: &mut sources,
+                    snapshots: &mut NoSnapshots,
+                    handler: &mut handler,
+                    interlock: &interlock,
+                };
+                while agent.queued() > 0 && Instant::now() < deadline {
+                    let status = agent
+                        .poll(&mut link, &clock, &mut device)
+                        .map_err(|e| format!("session with {address} failed: {e:?}"))?;
+                    if status == PollStatus::Offline {
+                        return Err(format!("the gateway at {address} ended the session"));
+                    }
+                }
+            }
+            let after = agent.counters();
+            let (collected, sent, acknowledged) = (
+                records.len() as u64,
+                after.sent - before.sent,
+                after.acknowledged - before.acknowledged,
+            );
+            let waiting = agent.queued();
+            if options.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "kind": "scan_summary", "scan": scan, "collected": collected, "sent": sent,
+                        "acknowledged": acknowledged, "waiting": waiting,
+                        "dropped": after.dropped, "retried": after.retried - before.retried,
+                    })
+                );
+            } else {
+                println!(
+                    "scan {scan}: collected {}, sent {sent}, acknowledged {acknowledged}, waiting {waiting}, dropped {}",
+                    counted(collected, "event", "events"),
+                    after.dropped
+                );
+            }
+            if waiting > 0 {
+                return Err(format!(
+                    "scan {scan}: {} not acknowledged by the gateway at {address} within {} s",
+                    counted(waiting as u64, "record", "records"),
+                    ACK_TIMEOUT.as_secs()
+                ));
+            }
+        }
+        let counters = agent.counters();
+        log::info!(
+            "finished: {} recorded, {} sent, {} acknowledged, {} dropped",
+            counters.recorded,
+            counters.sent,
+            counters.acknowledged,
+            counters.dropped
+        );
+        if counters.dropped > 0 {
+            return Err(format!(
+                "{} dropped before the gateway acknowledged them",
+                counted(counters.dropped, "event was", "events were")
+            ));
+        }
+        agent.disconnect();
+        Ok(())
     }
 }
 

@@ -162,14 +162,24 @@ fn dry_run_text_is_one_line_per_event() {
 }
 
 #[test]
-fn sending_without_agent_core_fails_clearly() {
+fn sending_without_identity_files_fails_clearly() {
     let output = run(&["--gateway", "127.0.0.1:7443"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("requires the palisade-agent core"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("missing --credential FILE"), "{stderr}");
+    let output = run(&[
+        "--gateway",
+        "127.0.0.1:7443",
+        "--credential",
+        "d.cred",
+        "--intermediate",
+        "i.cred",
+        "--key",
+        "d.pk8",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing --operator-root FILE"), "{stderr}");
     let output = run(&[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--gateway"));

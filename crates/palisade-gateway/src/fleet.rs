@@ -1233,17 +1233,25 @@ fn remove_outputs(out: &Path) -> Result<(), FleetError> {
     Ok(())
 }
 
-/// Runs the scenario; see the [module docs](self).
-pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
-    let started = Instant::now();
-    let out = options.out.clone();
-    std::fs::create_dir_all(&out).map_err(io(format!("creating {}", out.display())))?;
-    remove_outputs(&out)?;
-    let now = now_secs();
-    let pki = build_pki(now)?;
-    write_pki(&out.join("pki"), &pki)?;
+/// The running gateway of the demo: core, sinks, server and delivery task.
+struct Gateway {
+    core: SharedCore,
+    delivery: Arc<Mutex<Delivery>>,
+    server: crate::server::ServerHandle,
+    addr: SocketAddr,
+    stop_delivery: tokio::sync::watch::Sender<bool>,
+    delivery_task: tokio::task::JoinHandle<()>,
+}
 
-    let config = gateway_config(&out, options.mqtt)?;
+/// Opens the core and the sinks under `out`, starts the server on an
+/// ephemeral port of 127.0.0.1 and the delivery task beside it.
+async fn start_gateway(
+    out: &Path,
+    pki: &Pki,
+    now: u64,
+    mqtt: Option<SocketAddr>,
+) -> Result<Gateway, FleetError> {
+    let config = gateway_config(out, mqtt)?;
     let metrics = Metrics::new();
     let core = GatewayCore::open(config.clone(), metrics.clone())
         .map_err(|e| FleetError::Core(e.to_string()))?;
@@ -1329,6 +1337,123 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
             }
         })
     };
+    Ok(Gateway {
+        core,
+        delivery,
+        server,
+        addr,
+        stop_delivery,
+        delivery_task,
+    })
+}
+
+/// Device id of the device that [`HostGateway`] provisions.
+pub const HOST_DEVICE_ID: [u8; 16] = [0xD0, 0x91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01];
+
+/// The demo gateway with one device provisioned for a real device agent,
+/// such as the `linux_agent` example.
+///
+/// [`HostGateway::start`] builds the demo PKI, writes it to `<out>/pki`
+/// with the device's files added (`host-device.cred` and the PKCS#8 key
+/// `host-device.key.pk8`, next to `factory-intermediate.cred` and
+/// `operator-root.cred`), and serves on an ephemeral port of 127.0.0.1,
+/// writing `security.jsonl`, `telemetry.jsonl` and `inventory.sqlite`
+/// under `out`. [`HostGateway::stop`] shuts the server down and delivers
+/// what is left to the sinks.
+pub struct HostGateway {
+    gateway: Gateway,
+    pki_dir: PathBuf,
+}
+
+impl core::fmt::Debug for HostGateway {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HostGateway")
+            .field("addr", &self.gateway.addr)
+            .field("pki_dir", &self.pki_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostGateway {
+    /// Provisions the PKI and the device under `out` and starts serving.
+    ///
+    /// Fails when `out` cannot be written, a key cannot be generated or
+    /// the listener cannot bind.
+    pub async fn start(out: &Path) -> Result<Self, FleetError> {
+        std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
+        remove_outputs(out)?;
+        let now = now_secs();
+        let pki = build_pki(now)?;
+        let pki_dir = out.join("pki");
+        write_pki(&pki_dir, &pki)?;
+        let validity = Validity {
+            not_before: now - 86_400,
+            not_after: now + 365 * 86_400,
+        };
+        let device = device_credential(&pki, 901, HOST_DEVICE_ID, HOST_MODEL, validity)?;
+        let files: [(&str, &[u8]); 2] = [
+            ("host-device.cred", &device.credential),
+            ("host-device.key.pk8", &device.signer.to_pkcs8()[..]),
+        ];
+        for (name, bytes) in files {
+            let path = pki_dir.join(name);
+            std::fs::write(&path, bytes).map_err(io(format!("writing {}", path.display())))?;
+        }
+        let gateway = start_gateway(out, &pki, now, None).await?;
+        tracing::info!(addr = %gateway.addr, "host gateway started");
+        Ok(Self { gateway, pki_dir })
+    }
+
+    /// Returns the address the gateway listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.gateway.addr
+    }
+
+    /// Returns the directory of the PKI files.
+    pub fn pki_dir(&self) -> &Path {
+        &self.pki_dir
+    }
+
+    /// Stops the server, delivers every pending event to the sinks and
+    /// returns the number of records the server acknowledged.
+    pub async fn stop(self) -> Result<u64, FleetError> {
+        let Gateway {
+            core,
+            delivery,
+            server,
+            stop_delivery,
+            delivery_task,
+            ..
+        } = self.gateway;
+        let acknowledged = server
+            .stats()
+            .records_acknowledged
+            .load(std::sync::atomic::Ordering::Relaxed);
+        server.shutdown(Duration::from_secs(5)).await;
+        drain(&core, &delivery, stop_delivery, delivery_task).await?;
+        tracing::info!(acknowledged, "host gateway stopped");
+        Ok(acknowledged)
+    }
+}
+
+/// Runs the scenario; see the [module docs](self).
+pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
+    let started = Instant::now();
+    let out = options.out.clone();
+    std::fs::create_dir_all(&out).map_err(io(format!("creating {}", out.display())))?;
+    remove_outputs(&out)?;
+    let now = now_secs();
+    let pki = build_pki(now)?;
+    write_pki(&out.join("pki"), &pki)?;
+
+    let Gateway {
+        core,
+        delivery,
+        server,
+        addr,
+        stop_delivery,
+        delivery_task,
+    } = start_gateway(&out, &pki, now, options.mqtt).await?;
 
     let operator_roots = operator_store(&pki)?;
     let validity = Validity {
