@@ -57,7 +57,7 @@ pub struct AgentConfig {
     pub queue_overflow: OverflowPolicy,
     /// Retransmission timing and initial credit.
     pub sender: SenderConfig,
-    /// Longest wait for handshake message 2, in milliseconds.
+    /// Maximum wait for handshake message 2, in milliseconds.
     pub handshake_timeout_ms: u64,
 }
 

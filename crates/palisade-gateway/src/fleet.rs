@@ -585,7 +585,7 @@ impl DeviceSession {
     }
 
     /// Sends every queued record and waits until all are acknowledged,
-    /// answering commands that arrive meanwhile.
+    /// handling commands that arrive meanwhile.
     async fn flush(&mut self) -> Result<(), String> {
         let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
         let mut sent_upto = 0usize;
@@ -705,7 +705,7 @@ impl DeviceSession {
         }
     }
 
-    /// Reads frames for `wait`, answering commands and sending their
+    /// Reads frames for `wait`, handling commands and sending their
     /// acknowledgement events.
     async fn linger(&mut self, wait: Duration) -> Result<(), String> {
         let until = Instant::now() + wait;
@@ -1539,7 +1539,7 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
         for keys in [unknown, expired, revoked] {
             let name = keys.name.clone();
             let code = attempt_refused(addr, keys, operator_roots.clone()).await?;
-            tracing::info!(device = %name, code, "attack device refused as expected");
+            tracing::info!(device = %name, code, "attack device rejected as expected");
         }
     }
 

@@ -106,7 +106,7 @@ pub struct ServerConfig {
     pub gateway_credential: Vec<u8>,
     /// The gateway's private key.
     pub gateway_signer: SoftwareSigner,
-    /// Longest wait for each handshake message.
+    /// Maximum wait for each handshake message.
     pub step_timeout: Duration,
     /// A session without any frame for this long is closed.
     pub idle_timeout: Duration,
@@ -424,7 +424,7 @@ async fn connection(
         lock(&shared.core)
             .metrics()
             .rejected_admission(AdmissionRejection::RateLimited);
-        tracing::warn!(%peer, "admission refused: source exceeded its admission rate");
+        tracing::warn!(%peer, "admission rejected: source exceeded its admission rate");
         return;
     }
     let _ = stream.set_nodelay(true);
@@ -446,10 +446,10 @@ async fn connection(
             match stored {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
-                    tracing::error!(%peer, %error, "storing a refused admission failed")
+                    tracing::error!(%peer, %error, "storing a rejected admission failed")
                 }
                 Err(error) => {
-                    tracing::error!(%peer, %error, "storing a refused admission panicked")
+                    tracing::error!(%peer, %error, "storing a rejected admission panicked")
                 }
             }
             return;
@@ -488,7 +488,7 @@ fn violation(
     device: Option<DeviceId>,
     reason: ProtocolViolationReason,
 ) -> Refusal {
-    tracing::warn!(%peer, ?reason, "admission refused: protocol violation");
+    tracing::warn!(%peer, ?reason, "admission rejected: protocol violation");
     Refusal::Reported(Box::new(Event {
         header: gateway_header(shared, Severity::Medium),
         body: EventBody::ProtocolViolation(ProtocolViolation {
@@ -508,7 +508,7 @@ fn credential_refusal(
     let header = gateway_header(shared, Severity::High);
     let mapped = match reason {
         RejectReason::UnknownRoot { .. } | RejectReason::UnknownIssuer { .. } => {
-            tracing::warn!(%peer, device = ?claimed.map(|c| c.0), %reason, "admission refused: unknown device");
+            tracing::warn!(%peer, device = ?claimed.map(|c| c.0), %reason, "admission rejected: unknown device");
             return Refusal::Reported(Box::new(Event {
                 header: Header {
                     severity: Severity::Medium,
@@ -540,7 +540,7 @@ fn credential_refusal(
         RejectReason::ClonedDeviceKey { .. } => CredentialRejectReason::ClonedKey,
         _ => CredentialRejectReason::Malformed,
     };
-    tracing::warn!(%peer, device = ?claimed.map(|c| c.0), %reason, "admission refused: invalid credential");
+    tracing::warn!(%peer, device = ?claimed.map(|c| c.0), %reason, "admission rejected: invalid credential");
     Refusal::Reported(Box::new(Event {
         header,
         body: EventBody::CredentialRejected(CredentialRejected {

@@ -81,7 +81,7 @@ pub enum SinkError {
     },
 }
 
-/// Longest tail of a sink file read back to find the last written position.
+/// Maximum length of the tail of a sink file read back to find the last written position.
 /// A line is one event or one finding with at most
 /// [`MAX_EVIDENCE`](crate::detect::MAX_EVIDENCE) evidence summaries, far below it.
 const TAIL_BYTES: u64 = 1024 * 1024;
