@@ -411,7 +411,7 @@ fn check_issuer_limits(
     Ok(())
 }
 
-fn check_revocation(
+pub(crate) fn check_revocation(
     revocations: &[RevocationList],
     root: &KeyId,
     issuer: &KeyId,

@@ -90,8 +90,11 @@ impl KeyUsage {
     pub const ISSUE_CREDENTIALS: Self = Self(1 << 3);
     /// May sign revocation lists on behalf of its root.
     pub const SIGN_REVOCATION_LISTS: Self = Self(1 << 4);
+    /// May sign reference SBOMs for the models of its root (maker root
+    /// or release intermediate).
+    pub const SIGN_REFERENCE_SBOMS: Self = Self(1 << 5);
     /// All bits this version defines.
-    pub const ALL: Self = Self(0x1f);
+    pub const ALL: Self = Self(0x3f);
 
     /// Returns true when every bit of `other` is set in `self`.
     pub const fn contains(self, other: Self) -> bool {
@@ -105,12 +108,13 @@ impl KeyUsage {
 
     /// Returns the names of the bits that are set.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        const NAMES: [(KeyUsage, &str); 5] = [
+        const NAMES: [(KeyUsage, &str); 6] = [
             (KeyUsage::SEND_EVENTS, "send-events"),
             (KeyUsage::RECEIVE_COMMANDS, "receive-commands"),
             (KeyUsage::SIGN_COMMANDS, "sign-commands"),
             (KeyUsage::ISSUE_CREDENTIALS, "issue-credentials"),
             (KeyUsage::SIGN_REVOCATION_LISTS, "sign-revocation-lists"),
+            (KeyUsage::SIGN_REFERENCE_SBOMS, "sign-reference-sboms"),
         ];
         NAMES
             .into_iter()

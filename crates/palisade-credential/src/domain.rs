@@ -13,6 +13,8 @@ pub const DOMAIN_CREDENTIAL: &[u8] = b"palisade v1 credential\0";
 pub const DOMAIN_REVOCATION_LIST: &[u8] = b"palisade v1 revocation list\0";
 /// Domain-separation string for signed commands.
 pub const DOMAIN_COMMAND: &[u8] = b"palisade v1 command\0";
+/// Domain-separation string for signed reference SBOMs.
+pub const DOMAIN_REFERENCE_SBOM: &[u8] = b"palisade v1 reference sbom\0";
 /// Domain-separation string for the gateway's transcript signature (message 2).
 pub const DOMAIN_HANDSHAKE_GATEWAY: &[u8] = b"palisade v1 handshake gateway signature\0";
 /// Domain-separation string for the device's transcript signature (message 3).
@@ -21,10 +23,11 @@ pub const DOMAIN_HANDSHAKE_DEVICE: &[u8] = b"palisade v1 handshake device signat
 /// Longest domain-separation string, for sizing message buffers.
 pub(crate) const MAX_DOMAIN_LEN: usize = 48;
 
-const ALL_DOMAINS: [(ObjectType, &[u8]); 5] = [
+const ALL_DOMAINS: [(ObjectType, &[u8]); 6] = [
     (ObjectType::Credential, DOMAIN_CREDENTIAL),
     (ObjectType::RevocationList, DOMAIN_REVOCATION_LIST),
     (ObjectType::Command, DOMAIN_COMMAND),
+    (ObjectType::ReferenceSbom, DOMAIN_REFERENCE_SBOM),
     (ObjectType::HandshakeMsg2, DOMAIN_HANDSHAKE_GATEWAY),
     (ObjectType::HandshakeMsg3, DOMAIN_HANDSHAKE_DEVICE),
 ];
@@ -80,7 +83,7 @@ pub(crate) fn sign_with_domain<const N: usize>(
 ///
 /// Before the signature check, rejects keys of small order and signatures
 /// with S >= L, whichever backend runs. When the signature fails, tries the
-/// other domain strings (at most four more verifications, only on this failure
+/// other domain strings (at most five more verifications, only on this failure
 /// path) so that a signature made for another object type is reported as
 /// [`RejectReason::DomainMismatch`].
 pub(crate) fn verify_with_domain<const N: usize>(

@@ -28,6 +28,10 @@ impl<'a> Reader<'a> {
         self.object
     }
 
+    pub(crate) fn position(&self) -> usize {
+        self.position
+    }
+
     pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.position
     }

@@ -11,6 +11,7 @@ use crate::handshake::{
     MSG3_LEN, Msg1, ReplayCache,
 };
 use crate::ids::DeviceId;
+use crate::reference_sbom::ReferenceSbom;
 use crate::revocation::RevocationList;
 use crate::signer::Signer;
 use crate::testkit::{FIXTURE_NOW, FixedRng, Fixture};
@@ -198,6 +199,26 @@ fn command_verify_with(fixture: &Fixture, data: &[u8]) -> bool {
     verifier.verify(data, NOW, &[]).is_ok()
 }
 
+/// Decodes and verifies `data` as a reference SBOM against the fixture's
+/// roots, then walks its components.
+pub fn reference_sbom(data: &[u8]) -> bool {
+    with_fixture(|fixture| reference_sbom_with(fixture, data))
+}
+
+fn reference_sbom_with(fixture: &Fixture, data: &[u8]) -> bool {
+    if let Ok((reference, _, _)) = ReferenceSbom::decode_unverified(data) {
+        // Every component of a decoded reference must decode again.
+        assert_eq!(
+            reference.components.iter().count(),
+            reference.components.len()
+        );
+    }
+    let Ok(reference) = ReferenceSbom::decode_and_verify(data, &fixture.roots(), NOW, &[]) else {
+        return false;
+    };
+    reference.components.iter().count() == reference.components.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +252,7 @@ mod tests {
         }
         for entry in [
             revocation_list_with,
+            reference_sbom_with,
             handshake_msg1_with,
             handshake_msg2_with,
             handshake_msg3_with,

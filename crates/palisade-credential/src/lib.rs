@@ -1,5 +1,6 @@
-//! Provisioning credentials, revocation lists, the session handshake and
-//! signed commands for Palisade devices and gateways.
+//! Provisioning credentials, revocation lists, the session handshake,
+//! signed commands and signed reference SBOMs for Palisade devices and
+//! gateways.
 //!
 //! A device maker signs a credential for every device at the factory (root,
 //! then a factory-line intermediate, then the device). A gateway admits a
@@ -8,7 +9,9 @@
 //! seal the wire crate's frames. Commands back to the device are signed by a
 //! gateway credential from the operator's root. Every rejection carries a
 //! [`RejectReason`] with a stable [`code`](RejectReason::code), so a gateway
-//! can turn each one into its own security event.
+//! can turn each one into its own security event. A device maker also
+//! signs a [`ReferenceSbom`] per model and firmware version, against which
+//! a gateway checks the components each device reports.
 //!
 //! The crate is `no_std` without heap allocation; the `std` feature adds the
 //! operating-system RNG (`OsRng`).
@@ -44,6 +47,7 @@
 //! | credential | `"palisade v1 credential\0"` |
 //! | revocation list | `"palisade v1 revocation list\0"` |
 //! | command | `"palisade v1 command\0"` |
+//! | reference SBOM | `"palisade v1 reference sbom\0"` |
 //! | handshake message 2 (gateway) | `"palisade v1 handshake gateway signature\0"`, then TH2 |
 //! | handshake message 3 (device) | `"palisade v1 handshake device signature\0"`, then TH3 |
 //!
@@ -53,7 +57,8 @@
 //! `[u8; 8]`, device id `[u8; 16]`, vendor id `u32`, model id `u32`, hardware
 //! revision `u16`, public key `[u8; 32]`, not-before `u64`, not-after `u64`,
 //! key usage `u8` (bits: 0 send events, 1 receive commands, 2 sign commands,
-//! 3 issue credentials, 4 sign revocation lists), issuer limits
+//! 3 issue credentials, 4 sign revocation lists, 5 sign reference SBOMs),
+//! issuer limits
 //! `Option<(not-before u64, not-after u64, models: list of u32, at most 8)>`
 //! (intermediates only), then the signature. A key id is the first 8 bytes of
 //! SHA-256 of the public key. Times are seconds since the Unix epoch, both
@@ -72,6 +77,19 @@
 //! inventory, 6 custom + code `u16` + argument `u64`), target device id
 //! `[u8; 16]`, command id `u64`, counter `u64`, not-after `u64`, signer
 //! credential (byte string), then the signature.
+//!
+//! **Reference SBOM** (at most [`MAX_REFERENCE_SBOM_LEN`] bytes): version
+//! `u8` = 1, vendor id `u32`, model id `u32` (both as in the model's device
+//! credentials), model name (string of at most [`MAX_MODEL_NAME_LEN`]
+//! bytes), firmware version (string, 1 to [`MAX_FIRMWARE_VERSION_LEN`]
+//! bytes), issued-at `u64`, components (list of at most
+//! [`MAX_REFERENCE_COMPONENTS`], strictly increasing by name: name string of
+//! 1 to [`MAX_COMPONENT_NAME_LEN`] bytes, version string of at most
+//! [`MAX_COMPONENT_VERSION_LEN`] bytes, SHA-256 `[u8; 32]`), signer
+//! credential (byte string), then the signature. Strings are a varint
+//! length, then UTF-8. The signer is the maker's self-signed root credential
+//! or a root or intermediate credential issued by a pinned root, and must
+//! carry [`KeyUsage::SIGN_REFERENCE_SBOMS`].
 //!
 //! **Handshake**: message 1 = version, device nonce `[u8; 32]`, device
 //! ephemeral X25519 key `[u8; 32]`, intermediate credential and device
@@ -113,7 +131,7 @@
 //! [`RejectReason`] on bad input; no input makes it panic. Signing fails
 //! only when the output buffer is too small, the [`Signer`] fails, or the
 //! [`Rng`] fails. A signature that fails verification is retried under the
-//! other domain strings (at most four more verifications, on that failure
+//! other domain strings (at most five more verifications, on that failure
 //! path only) to report [`RejectReason::DomainMismatch`].
 //!
 //! Nothing allocates. Signing and verifying copy the domain string and the
@@ -121,6 +139,8 @@
 //! about 300 bytes for a credential, 430 for a command and 2.6 KB for a
 //! revocation list. A decoded [`RevocationList`] is itself about 2.2 KB, so
 //! firmware that verifies lists needs about 5 KB of free stack for it.
+//! Signing or verifying a reference SBOM copies up to about 58 KB, so it
+//! belongs on a gateway or a host tool, not on a device stack.
 //!
 //! # Example
 //!
@@ -186,6 +206,7 @@ pub mod handshake;
 mod ids;
 mod key_index;
 mod reason;
+mod reference_sbom;
 mod revocation;
 mod rng;
 mod session;
@@ -211,7 +232,7 @@ pub use credential::{
 };
 pub use domain::{
     DOMAIN_COMMAND, DOMAIN_CREDENTIAL, DOMAIN_HANDSHAKE_DEVICE, DOMAIN_HANDSHAKE_GATEWAY,
-    DOMAIN_REVOCATION_LIST,
+    DOMAIN_REFERENCE_SBOM, DOMAIN_REVOCATION_LIST,
 };
 pub use handshake::{
     DeviceAwaitingMsg2, DeviceComplete, DeviceHandshake, DeviceIdentity, GatewayAwaitingMsg3,
@@ -220,6 +241,11 @@ pub use handshake::{
 pub use ids::{DeviceId, KeyId, PublicKey};
 pub use key_index::DeviceKeyIndex;
 pub use reason::{ObjectType, RejectReason};
+pub use reference_sbom::{
+    ComponentIter, MAX_COMPONENT_NAME_LEN, MAX_COMPONENT_VERSION_LEN, MAX_FIRMWARE_VERSION_LEN,
+    MAX_MODEL_NAME_LEN, MAX_REFERENCE_COMPONENTS, MAX_REFERENCE_SBOM_LEN, REFERENCE_SBOM_VERSION,
+    ReferenceComponent, ReferenceComponents, ReferenceSbom,
+};
 pub use revocation::{
     Freshness, MAX_REVOCATION_LIST_LEN, MAX_REVOKED_CREDENTIALS, MAX_REVOKED_ISSUERS,
     REVOCATION_LIST_VERSION, RevocationList, RevocationStatus, RevokedCredential, StalePolicy,

@@ -20,6 +20,8 @@ pub enum ObjectType {
     HandshakeMsg3,
     /// A PKCS#8 private-key document.
     PrivateKey,
+    /// A signed reference SBOM.
+    ReferenceSbom,
 }
 
 impl ObjectType {
@@ -33,6 +35,7 @@ impl ObjectType {
             Self::HandshakeMsg2 => "handshake message 2",
             Self::HandshakeMsg3 => "handshake message 3",
             Self::PrivateKey => "PKCS#8 private key",
+            Self::ReferenceSbom => "reference SBOM",
         }
     }
 }
@@ -281,6 +284,15 @@ pub enum RejectReason {
         /// Key id of the signer.
         key_id: crate::KeyId,
     },
+    /// The reference SBOM's signer credential is not a root or intermediate
+    /// credential that may sign references under a pinned root.
+    #[error(
+        "reference SBOM signer {key_id} is neither the pinned root's own credential nor an intermediate issued by it; sign with a maker credential that carries sign-reference-sboms"
+    )]
+    ReferenceSbomSignerNotAuthorized {
+        /// Key id of the signer.
+        key_id: crate::KeyId,
+    },
     /// The handshake transcript signature does not verify: the peer does not hold the key.
     #[error(
         "proof of possession failed: the {object} signature over the handshake transcript does not verify"
@@ -364,7 +376,8 @@ impl RejectReason {
     /// Returns the stable numeric code of this reason, for security events.
     ///
     /// Codes are grouped: 1-19 encoding, 20-49 credentials and chains,
-    /// 50-59 revocation, 60-79 handshake, 80-89 commands, 100+ local failures.
+    /// 50-59 revocation, 60-79 handshake, 80-89 commands, 90-99 reference
+    /// SBOMs, 100+ local failures.
     pub const fn code(&self) -> u8 {
         match self {
             Self::Truncated { .. } => 1,
@@ -394,6 +407,7 @@ impl RejectReason {
             Self::RevocationListRolledBack { .. } => 52,
             Self::RevocationListStale { .. } => 53,
             Self::RevocationSignerNotAuthorized { .. } => 54,
+            Self::ReferenceSbomSignerNotAuthorized { .. } => 90,
             Self::ProofOfPossessionFailed { .. } => 60,
             Self::Replayed => 61,
             Self::NonceMismatch => 62,

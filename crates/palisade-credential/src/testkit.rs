@@ -239,3 +239,60 @@ impl Fixture {
         [self.intermediate.as_slice(), self.device.as_slice()]
     }
 }
+
+/// Seed of the fixture's release key, which signs reference SBOMs.
+pub const RELEASE_SEED: [u8; 32] = [6; 32];
+
+impl Fixture {
+    /// Returns a self-signed credential for the fixture's maker root key
+    /// that also carries [`KeyUsage::SIGN_REFERENCE_SBOMS`] (serial 2).
+    pub fn sbom_root(&self) -> Encoded {
+        let mut root_body = body(
+            CredentialKind::Root,
+            2,
+            &self.root_signer,
+            &self.root_signer,
+            Validity {
+                not_before: 1_700_000_000,
+                not_after: NO_EXPIRY,
+            },
+            KeyUsage::ISSUE_CREDENTIALS
+                .union(KeyUsage::SIGN_REVOCATION_LISTS)
+                .union(KeyUsage::SIGN_REFERENCE_SBOMS),
+        );
+        root_body.subject.model_id = 0;
+        issue(&root_body, &self.root_signer).expect("root fits")
+    }
+
+    /// Returns the release key ([`RELEASE_SEED`]).
+    pub fn release_signer(&self) -> SoftwareSigner {
+        SoftwareSigner::from_seed(&RELEASE_SEED)
+    }
+
+    /// Returns a release intermediate issued by the maker root (serial 20,
+    /// window 1.7e9..2e9) with only [`KeyUsage::SIGN_REFERENCE_SBOMS`],
+    /// limited to the models in `models` (empty: any model).
+    pub fn release_credential(&self, models: &[u32]) -> Encoded {
+        let window = Validity {
+            not_before: 1_700_000_000,
+            not_after: 2_000_000_000,
+        };
+        let mut release_body = body(
+            CredentialKind::Intermediate,
+            20,
+            &self.root_signer,
+            &self.release_signer(),
+            window,
+            KeyUsage::SIGN_REFERENCE_SBOMS,
+        );
+        let mut limits = heapless::Vec::new();
+        for model in models {
+            limits.push(*model).expect("at most 8 models");
+        }
+        release_body.issuer_limits = Some(IssuerLimits {
+            window,
+            models: limits,
+        });
+        issue(&release_body, &self.root_signer).expect("release credential fits")
+    }
+}

@@ -275,3 +275,46 @@ fn fuzz_seed_corpus_accepted() {
         assert!(count > 0, "no seed for {target}");
     }
 }
+
+#[test]
+fn reference_sbom_vector() {
+    use palisade_credential::{
+        MAX_REFERENCE_SBOM_LEN, REFERENCE_SBOM_VERSION, ReferenceComponent, ReferenceComponents,
+        ReferenceSbom,
+    };
+    let fixture = Fixture::new();
+    let root = fixture.sbom_root();
+    let components = [
+        ReferenceComponent {
+            name: "dosing-service",
+            version: "2.4.1",
+            sha256: [0x11; 32],
+        },
+        ReferenceComponent {
+            name: "openssl",
+            version: "3.0.13-1~deb12u1",
+            sha256: [0x22; 32],
+        },
+    ];
+    let reference = ReferenceSbom {
+        version: REFERENCE_SBOM_VERSION,
+        vendor_id: palisade_credential::testkit::FIXTURE_VENDOR,
+        model_id: palisade_credential::testkit::FIXTURE_MODEL,
+        model_name: "IP-200",
+        firmware_version: "2.4.1",
+        issued_at: FIXTURE_NOW - 86_400,
+        components: ReferenceComponents::from_slice(&components),
+        signer_credential: &root,
+    };
+    let mut out = vec![0u8; MAX_REFERENCE_SBOM_LEN];
+    let len = reference.sign(&fixture.root_signer, &mut out).unwrap();
+    check_vector(
+        "reference_sbom.txt",
+        &[
+            ("signer_credential", root.to_vec()),
+            ("reference_sbom", out[..len].to_vec()),
+        ],
+    );
+    let back = ReferenceSbom::decode_and_verify(&out[..len], &fixture.roots(), NOW, &[]).unwrap();
+    assert_eq!(back, reference);
+}
