@@ -1,0 +1,216 @@
+//! Kills the gateway binary with SIGKILL while devices send, restarts it on
+//! the same database and output folder, and checks that every event the
+//! devices recorded appears exactly once in the sink files.
+//!
+//! The devices are the real agent (store-and-forward queue, acknowledgements
+//! after commit, reconnection with backoff) over loopback TCP. An event the
+//! killed gateway acknowledged must already be committed to its outbox; an
+//! event it did not acknowledge stays in the device's queue and is sent
+//! again to the restarted gateway, which skips the ones it had committed
+//! but not acknowledged.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use common::agent_device::{
+    DeviceHandle, DevicePlan, DeviceReport, ProgressSnapshot, SinkContents, Tally, spawn_device,
+};
+use common::gateway_process::{GatewayConfig, GatewayProcess, TestPki, metric_value};
+
+const DEVICES: usize = 4;
+
+const PLAN: DevicePlan = DevicePlan {
+    events: 400,
+    interval: Duration::from_millis(5),
+    security_every: 4,
+    time_limit: Duration::from_secs(40),
+    idle_timeout_ms: 10,
+};
+
+/// Polls `condition` every 10 ms for at most `limit`; returns whether it held.
+fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn snapshots(devices: &[DeviceHandle]) -> Vec<ProgressSnapshot> {
+    devices.iter().map(|d| d.progress.snapshot()).collect()
+}
+
+#[test]
+fn sigkill_mid_stream_loses_and_duplicates_nothing() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let pki = TestPki::generate(&dir.path().join("pki"), DEVICES);
+    let mut config = GatewayConfig::in_dir(dir.path());
+    let config_path = config.write(&dir.path().join("gateway.toml"));
+    let first = GatewayProcess::start(&pki, &config_path, 10).unwrap_or_else(|e| panic!("{e}"));
+    let address = first.addr();
+    let devices: Vec<DeviceHandle> = (0..DEVICES)
+        .map(|index| spawn_device(&pki, index, address, PLAN))
+        .collect();
+
+    // Kill while every device is mid-stream: a quarter of its events
+    // acknowledged and, on at least one device, records in flight.
+    let mid_stream = wait_for(Duration::from_secs(20), || {
+        snapshots(&devices)
+            .iter()
+            .all(|s| s.acknowledged >= PLAN.events / 4)
+    });
+    assert!(
+        mid_stream,
+        "devices did not get a quarter of their events acknowledged: {:?}\n{}",
+        snapshots(&devices),
+        first.log_text()
+    );
+    wait_for(Duration::from_secs(2), || {
+        snapshots(&devices)
+            .iter()
+            .any(|s| s.sent_high_water > s.acknowledged)
+    });
+    let killed_pid = first.pid();
+    let status = first.kill();
+    assert_eq!(status.signal(), Some(9), "the gateway died of SIGKILL");
+
+    // Each device notices the broken connection; what it saw acknowledged
+    // until then was acknowledged by the killed process.
+    let noticed = wait_for(Duration::from_secs(5), || {
+        snapshots(&devices).iter().all(|s| !s.online)
+    });
+    assert!(
+        noticed,
+        "devices still online after the kill: {:?}",
+        snapshots(&devices)
+    );
+    let at_kill = snapshots(&devices);
+
+    // Restart on the same listener port, database and output folder.
+    config.listen = address;
+    config.write(&config_path);
+    let second = GatewayProcess::start(&pki, &config_path, 10).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(second.pid(), killed_pid);
+    assert_eq!(
+        second.addr(),
+        address,
+        "the restarted gateway takes the same port"
+    );
+
+    let finished = wait_for(PLAN.time_limit, || {
+        devices.iter().all(|d| {
+            d.progress
+                .finished
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
+    });
+    assert!(
+        finished,
+        "devices did not finish: {:?}\n{}",
+        snapshots(&devices),
+        second.log_text()
+    );
+    let metrics = second.scrape_metrics().unwrap_or_else(|e| panic!("{e}"));
+    let duplicates_skipped =
+        metric_value(&metrics, "palisade_duplicate_events_total").expect("duplicate counter");
+    let second_log = second.log_text();
+    let status = second
+        .terminate(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        status.success(),
+        "clean shutdown, got {status}\n{second_log}"
+    );
+
+    let reports: Vec<DeviceReport> = devices.into_iter().map(DeviceHandle::join).collect();
+    for report in &reports {
+        assert_eq!(report.error, None, "device {}", report.index);
+        assert_eq!(report.recorded, PLAN.events, "device {}", report.index);
+        assert_eq!(report.queued, 0, "device {} queue empty", report.index);
+        assert_eq!(report.dropped, 0, "device {} dropped nothing", report.index);
+        assert!(
+            report.handshakes >= 2,
+            "device {} reconnected after the kill: {report:?}",
+            report.index
+        );
+    }
+
+    let contents = SinkContents::read(&config.output);
+    let acknowledged_ranges: Vec<_> = reports
+        .iter()
+        .zip(&at_kill)
+        .map(|(report, kill)| (report, 0..kill.acknowledged))
+        .collect();
+    let rest_ranges: Vec<_> = reports
+        .iter()
+        .zip(&at_kill)
+        .map(|(report, kill)| (report, kill.acknowledged..report.recorded))
+        .collect();
+    let acknowledged = Tally::check_ranges(&contents, &acknowledged_ranges, &PLAN);
+    let rest = Tally::check_ranges(&contents, &rest_ranges, &PLAN);
+    let all = Tally::check(&contents, &reports, &PLAN);
+
+    let sent: u64 = reports.iter().map(|r| r.recorded).sum();
+    let acknowledged_before_kill: u64 = at_kill.iter().map(|s| s.acknowledged).sum();
+    let in_flight_at_kill: u64 = at_kill
+        .iter()
+        .map(|s| s.sent_high_water - s.acknowledged)
+        .sum();
+    let queued_unsent_at_kill: u64 = at_kill.iter().map(|s| s.recorded - s.sent_high_water).sum();
+    let recorded_after_kill: u64 = at_kill.iter().map(|s| PLAN.events - s.recorded).sum();
+    let retransmissions: u64 = reports.iter().map(|r| r.retried).sum();
+    println!(
+        "crash_recovery: {DEVICES} devices, events sent {sent}, acknowledged before SIGKILL {acknowledged_before_kill}, \
+         unacknowledged at SIGKILL and resent after restart {} (in flight {in_flight_at_kill}, queued unsent {queued_unsent_at_kill}), \
+         recorded after SIGKILL {recorded_after_kill}, resends the restarted gateway found already committed {duplicates_skipped}, \
+         retransmissions {retransmissions}, findings {}, exactly once {}, lost {}, duplicated {}, run time {:.1} s",
+        in_flight_at_kill + queued_unsent_at_kill,
+        contents.findings,
+        all.exactly_once,
+        all.lost.len(),
+        all.duplicated.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    assert!(acknowledged_before_kill > 0);
+    assert!(
+        in_flight_at_kill + queued_unsent_at_kill > 0,
+        "the kill left events to resend"
+    );
+    assert_eq!(
+        acknowledged_before_kill + in_flight_at_kill + queued_unsent_at_kill + recorded_after_kill,
+        sent
+    );
+    assert_eq!(acknowledged.expected, acknowledged_before_kill);
+    assert_eq!(
+        acknowledged.exactly_once, acknowledged_before_kill,
+        "events acknowledged before the kill: lost {:?}, duplicated {:?}, wrong {:?}",
+        acknowledged.lost, acknowledged.duplicated, acknowledged.wrong
+    );
+    assert_eq!(
+        rest.exactly_once,
+        sent - acknowledged_before_kill,
+        "events resent or recorded after the kill: lost {:?}, duplicated {:?}, wrong {:?}",
+        rest.lost,
+        rest.duplicated,
+        rest.wrong
+    );
+    assert_eq!(all.lost, Vec::new(), "lost events");
+    assert_eq!(all.duplicated, Vec::new(), "duplicated events");
+    assert_eq!(
+        all.wrong,
+        Vec::<String>::new(),
+        "misrouted or altered events"
+    );
+    assert_eq!(all.unexpected, Vec::new(), "events no device recorded");
+    assert_eq!(all.exactly_once, sent);
+    assert_eq!(contents.unreadable, 0, "every sink line is JSON");
+}
