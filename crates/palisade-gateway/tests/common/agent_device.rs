@@ -7,11 +7,13 @@
 //! fixed schedule whether or not it is online, so events queue while the
 //! gateway is away. It reconnects with the transport's jittered backoff
 //! after every link error, and stops once every event it recorded is
-//! acknowledged, or at its time limit. Event `n` of device `i` carries
-//! sequence number `n` (the agent numbers from 0 and records nothing else:
-//! no heartbeat, no snapshots, no aggregation) and names `n` in its body:
-//! a telemetry record with data `[i, n as u32 big-endian]`, or, for every
-//! `security_every`-th event, a login by user `op-<i>-<n>`.
+//! acknowledged, or at its time limit.
+//!
+//! Event `n` of device `i` carries sequence number `n`, because the agent
+//! numbers from 0 and records nothing else (no heartbeat, no snapshots, no
+//! aggregation). Its body names `n` too. Every `security_every`-th event is
+//! a login by user `op-<i>-<n>`, and the others are telemetry records with
+//! data `[i, n as u32 big-endian]`.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
@@ -77,7 +79,7 @@ pub struct DeviceProgress {
     pub finished: AtomicBool,
 }
 
-/// A snapshot of [`DeviceProgress`].
+/// The values of [`DeviceProgress`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProgressSnapshot {
     /// Events recorded.
@@ -290,6 +292,35 @@ fn publish(agent: &TestAgent<'_>, progress: &DeviceProgress) -> u64 {
     acknowledged
 }
 
+type TestLink = palisade_agent::link::StreamLink<palisade_transport::std_io::TcpIo>;
+
+/// Opens a TCP connection to `address` and runs the agent's handshake on it.
+/// A failed attempt is counted in `report`.
+fn connect(
+    agent: &mut TestAgent<'_>,
+    address: SocketAddr,
+    clock: &SystemClock,
+    plan: &DevicePlan,
+    report: &mut DeviceReport,
+) -> Option<TestLink> {
+    let Ok(stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
+        report.connect_failures += 1;
+        return None;
+    };
+    let _ = stream.set_nodelay(true);
+    let Ok(mut link) =
+        palisade_agent::link::tcp_link(stream, plan.idle_timeout_ms, Duration::from_secs(2))
+    else {
+        report.connect_failures += 1;
+        return None;
+    };
+    // The agent counts a failed handshake itself.
+    agent.connect(&mut link, clock, &mut OsRng).ok()?;
+    Some(link)
+}
+
+/// Runs the device until every event is recorded and acknowledged, or
+/// until its time limit.
 fn run(
     agent: &mut TestAgent<'_>,
     index: usize,
@@ -338,37 +369,15 @@ fn run(
         if next_event == plan.events && agent.queued() == 0 {
             break;
         }
+
         let Some(active) = link.as_mut() else {
             if now < next_attempt {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
             let address = *target.lock().unwrap_or_else(|p| p.into_inner());
-            let stream = match TcpStream::connect_timeout(&address, Duration::from_secs(1)) {
-                Ok(stream) => stream,
-                Err(_) => {
-                    report.connect_failures += 1;
-                    let delay = backoff.next_delay_ms().unwrap_or(400);
-                    next_attempt = Instant::now() + Duration::from_millis(u64::from(delay));
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let mut new_link = match palisade_agent::link::tcp_link(
-                stream,
-                plan.idle_timeout_ms,
-                Duration::from_secs(2),
-            ) {
-                Ok(new_link) => new_link,
-                Err(_) => {
-                    report.connect_failures += 1;
-                    let delay = backoff.next_delay_ms().unwrap_or(400);
-                    next_attempt = Instant::now() + Duration::from_millis(u64::from(delay));
-                    continue;
-                }
-            };
-            match agent.connect(&mut new_link, &clock, &mut OsRng) {
-                Ok(()) => {
+            match connect(agent, address, &clock, &plan, report) {
+                Some(new_link) => {
                     backoff.reset();
                     session_base = acknowledged;
                     sent_at_start = agent.counters().sent;
@@ -376,13 +385,14 @@ fn run(
                     progress.online.store(true, Ordering::SeqCst);
                     link = Some(new_link);
                 }
-                Err(_) => {
+                None => {
                     let delay = backoff.next_delay_ms().unwrap_or(400);
                     next_attempt = Instant::now() + Duration::from_millis(u64::from(delay));
                 }
             }
             continue;
         };
+
         let mut device = Device {
             sources: &mut [],
             snapshots: &mut snapshots,
@@ -395,6 +405,8 @@ fn run(
             .sent_high_water
             .fetch_max(transmitted, Ordering::SeqCst);
         if result.is_err() {
+            // The agent dropped the session and keeps the unacknowledged
+            // records for the next one.
             report.link_errors += 1;
             link = None;
             progress.online.store(false, Ordering::SeqCst);
@@ -403,6 +415,7 @@ fn run(
             next_attempt = Instant::now() + Duration::from_millis(u64::from(delay));
         }
     }
+
     agent.disconnect();
     drop(link);
     let counters = agent.counters();

@@ -26,7 +26,7 @@ use palisade_credential::{
 pub const VENDOR_ID: u32 = 0x00AC_3E01;
 /// Model id of the test devices.
 pub const MODEL_ID: u32 = 301;
-/// Longest wait for a started gateway to log its listener address.
+/// Maximum wait for a started gateway to log its listener address.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn now_secs() -> u64 {
@@ -49,12 +49,12 @@ pub struct TestDevice {
 }
 
 impl TestDevice {
-    /// The device id as lowercase hex, as the sinks write it.
+    /// Returns the device id as lowercase hex, as the sinks write it.
     pub fn id_hex(&self) -> String {
         self.device_id.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The device's signer.
+    /// Decodes the device's key into a signer.
     pub fn signer(&self) -> SoftwareSigner {
         SoftwareSigner::from_pkcs8(&self.key_pkcs8).expect("the device key is valid PKCS#8")
     }
@@ -190,6 +190,7 @@ impl TestPki {
             KeyUsage::SIGN_COMMANDS,
             None,
         );
+
         let write = |name: &str, bytes: &[u8]| {
             std::fs::write(dir.join(name), bytes).expect("a PKI file is written");
         };
@@ -198,6 +199,7 @@ impl TestPki {
         write("operator-root.cred", &operator_root.credential);
         write("gateway.cred", &gateway.credential);
         write("gateway.key.pk8", &gateway.signer.to_pkcs8()[..]);
+
         let mut list = Vec::with_capacity(devices);
         for index in 0..devices {
             let device_id = test_device_id(index);
@@ -229,7 +231,7 @@ impl TestPki {
         }
     }
 
-    /// The trust store a device pins: the operator root.
+    /// Returns the trust store a device pins, which contains the operator root.
     pub fn operator_roots(&self) -> TrustStore {
         let anchor = TrustAnchor::from_root_credential(
             &self.operator_root,
@@ -241,7 +243,7 @@ impl TestPki {
         roots
     }
 
-    /// The `palisade-gateway run` arguments that name the PKI files.
+    /// Returns the `palisade-gateway run` arguments that name the PKI files.
     pub fn gateway_args(&self) -> Vec<String> {
         let file = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
         vec![
@@ -273,7 +275,7 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// A loopback listener on an ephemeral port, with the database and
+    /// Returns a loopback listener on an ephemeral port, with the database and
     /// sinks under `dir`.
     pub fn in_dir(dir: &Path) -> Self {
         Self {
@@ -428,27 +430,27 @@ impl GatewayProcess {
         }
     }
 
-    /// The device listener's address.
+    /// Returns the device listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The metrics endpoint's address, when the gateway logged it.
+    /// Returns the metrics endpoint's address, when the gateway logged it.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
     }
 
-    /// The process id.
+    /// Returns the process id.
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
-    /// The log lines so far (stderr, colours removed).
+    /// Returns the log lines so far (stderr, colours removed).
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The log so far as one text.
+    /// Returns the log so far as one text.
     pub fn log_text(&self) -> String {
         self.log_lines().join("\n")
     }
@@ -485,7 +487,8 @@ impl GatewayProcess {
     /// (the gateway closes its sessions and drains the outbox). Past the
     /// limit the process is killed and an error returned.
     pub fn terminate(mut self, limit: Duration) -> Result<ExitStatus, String> {
-        let mut child = self.child.take().expect("the gateway is running");
+        // On every error path the child stays in `self`, and `Drop` kills
+        // and reaps it.
         let status = Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status()
@@ -495,14 +498,14 @@ impl GatewayProcess {
         }
         let deadline = Instant::now() + limit;
         loop {
+            let child = self.child.as_mut().expect("the gateway is running");
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                self.child = None;
                 // Let the reader thread take the last lines.
                 std::thread::sleep(Duration::from_millis(50));
                 return Ok(status);
             }
             if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
                 return Err(format!(
                     "the gateway did not exit within {limit:?} of SIGTERM:\n{}",
                     self.log_text()
@@ -522,8 +525,8 @@ impl Drop for GatewayProcess {
     }
 }
 
-/// The value of the counter `name` (with no labels) in Prometheus text, or
-/// the sum over its labelled series.
+/// Returns the value of counter `name` in Prometheus text, summed over
+/// its labelled series when it has labels.
 pub fn metric_value(text: &str, name: &str) -> Option<u64> {
     let mut total = None;
     for line in text.lines() {

@@ -1,0 +1,359 @@
+//! Puts a fault-injecting TCP proxy between the devices and the gateway
+//! binary and checks that every event still appears exactly once in the
+//! sink files.
+//!
+//! Each device has a proxy of its own on 127.0.0.1. The proxy forwards each
+//! connection in both directions and, driven by a seeded random generator,
+//! injects four kinds of fault into the chunks it forwards:
+//!
+//! - cut: forwards part of a chunk (so a frame stops mid-way), then closes
+//!   both connections in order (FIN);
+//! - reset: forwards part of a chunk, then closes both connections with
+//!   `SO_LINGER` 0, so each peer receives a RST;
+//! - delay: forwards a chunk 5 to 80 ms late;
+//! - split: forwards a chunk in 2 to 6 separate writes, 1 ms apart.
+//!
+//! Every kind has a budget; once the budgets are spent the proxy forwards
+//! unchanged, so the run ends. The seeds fix the fault decisions per
+//! device and connection; how the bytes fall into chunks depends on
+//! scheduling, so two runs inject the same kinds at similar but not
+//! identical places.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::agent_device::{
+    DeviceHandle, DevicePlan, DeviceReport, SinkContents, Tally, spawn_device,
+};
+use common::gateway_process::{GatewayConfig, GatewayProcess, TestPki, metric_value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+
+const DEVICES: usize = 4;
+const SEED: u64 = 0x5EED_F417_2026;
+
+const PLAN: DevicePlan = DevicePlan {
+    events: 300,
+    interval: Duration::from_millis(8),
+    security_every: 4,
+    time_limit: Duration::from_secs(45),
+    idle_timeout_ms: 10,
+};
+
+/// Fault budget of each kind, per device proxy.
+const CUTS: u64 = 3;
+const RESETS: u64 = 3;
+const DELAYS: u64 = 40;
+const SPLITS: u64 = 40;
+/// Chance, in percent, that a forwarded chunk gets a fault while budget is left.
+const FAULT_PERCENT: u64 = 12;
+
+/// SplitMix64: a small seeded generator, so the fault decisions repeat.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Returns a number in `low..=high`.
+    fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low + 1)
+    }
+}
+
+/// Faults injected, by kind.
+#[derive(Debug, Default)]
+struct FaultCounts {
+    cuts: AtomicU64,
+    resets: AtomicU64,
+    delays: AtomicU64,
+    splits: AtomicU64,
+    connections: AtomicU64,
+}
+
+impl FaultCounts {
+    fn get(&self) -> [u64; 5] {
+        [
+            self.cuts.load(Ordering::SeqCst),
+            self.resets.load(Ordering::SeqCst),
+            self.delays.load(Ordering::SeqCst),
+            self.splits.load(Ordering::SeqCst),
+            self.connections.load(Ordering::SeqCst),
+        ]
+    }
+}
+
+/// What to do with one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    Cut,
+    Reset,
+    Delay(u64),
+    Split(usize),
+}
+
+/// The fault decisions of one device's proxy, shared by both directions
+/// of every connection so the budgets hold per device.
+#[derive(Debug)]
+struct Injector {
+    rng: Rng,
+    counts: Arc<FaultCounts>,
+}
+
+impl Injector {
+    fn decide(&mut self, len: usize) -> Fault {
+        if self.rng.range(1, 100) > FAULT_PERCENT {
+            return Fault::None;
+        }
+        let counts = &self.counts;
+        let kind = self.rng.range(0, 3);
+        match kind {
+            0 if counts.cuts.load(Ordering::SeqCst) < CUTS => {
+                counts.cuts.fetch_add(1, Ordering::SeqCst);
+                Fault::Cut
+            }
+            1 if counts.resets.load(Ordering::SeqCst) < RESETS => {
+                counts.resets.fetch_add(1, Ordering::SeqCst);
+                Fault::Reset
+            }
+            2 if counts.delays.load(Ordering::SeqCst) < DELAYS => {
+                counts.delays.fetch_add(1, Ordering::SeqCst);
+                Fault::Delay(self.rng.range(5, 80))
+            }
+            3 if len >= 2 && counts.splits.load(Ordering::SeqCst) < SPLITS => {
+                counts.splits.fetch_add(1, Ordering::SeqCst);
+                Fault::Split(self.rng.range(2, 6.min(len as u64)) as usize)
+            }
+            _ => Fault::None,
+        }
+    }
+
+    /// Picks where a cut or reset stops forwarding a chunk: past its first
+    /// byte and before its last, when it has more than one.
+    fn cut_point(&mut self, len: usize) -> usize {
+        if len < 2 {
+            0
+        } else {
+            self.rng.range(1, len as u64 - 1) as usize
+        }
+    }
+}
+
+/// How a pump ended.
+enum PumpEnd {
+    /// The source closed or failed.
+    Closed,
+    /// A cut or reset fault ends the connection pair.
+    Fault { reset: bool },
+}
+
+/// Forwards `from` to `to`, applying faults, until a side closes or a
+/// cut or reset is injected.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    to: &Mutex<tokio::net::tcp::OwnedWriteHalf>,
+    injector: &Mutex<Injector>,
+) -> PumpEnd {
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        let len = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return PumpEnd::Closed,
+            Ok(len) => len,
+        };
+        let chunk = &buffer[..len];
+        let (fault, cut) = {
+            let mut injector = injector.lock().await;
+            let fault = injector.decide(len);
+            let cut = injector.cut_point(len);
+            (fault, cut)
+        };
+        let mut to = to.lock().await;
+        let written = match fault {
+            Fault::None => to.write_all(chunk).await,
+            Fault::Cut | Fault::Reset => {
+                let _ = to.write_all(&chunk[..cut]).await;
+                let _ = to.flush().await;
+                return PumpEnd::Fault {
+                    reset: fault == Fault::Reset,
+                };
+            }
+            Fault::Delay(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                to.write_all(chunk).await
+            }
+            Fault::Split(parts) => {
+                let step = len.div_ceil(parts);
+                let mut result = Ok(());
+                for piece in chunk.chunks(step) {
+                    result = to.write_all(piece).await;
+                    if result.is_err() {
+                        break;
+                    }
+                    let _ = to.flush().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                result
+            }
+        };
+        if written.is_err() {
+            return PumpEnd::Closed;
+        }
+    }
+}
+
+/// Proxies one device connection to the gateway.
+async fn proxy_connection(device: TcpStream, gateway: SocketAddr, injector: Arc<Mutex<Injector>>) {
+    let Ok(upstream) = TcpStream::connect(gateway).await else {
+        return;
+    };
+    let _ = device.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let (device_read, device_write) = device.into_split();
+    let (upstream_read, upstream_write) = upstream.into_split();
+    let device_write = Mutex::new(device_write);
+    let upstream_write = Mutex::new(upstream_write);
+    let end = tokio::select! {
+        end = pump(device_read, &upstream_write, &injector) => end,
+        end = pump(upstream_read, &device_write, &injector) => end,
+    };
+    let device = device_write.into_inner();
+    let upstream = upstream_write.into_inner();
+    match end {
+        PumpEnd::Fault { reset: true } => {
+            // SO_LINGER 0 makes the close send a RST. Dropping a write half
+            // would send a FIN first, so the halves are forgotten and the
+            // sockets close once their read halves (dropped with the pumps)
+            // are gone too.
+            for half in [device, upstream] {
+                let _ = half.as_ref().set_zero_linger();
+                half.forget();
+            }
+        }
+        PumpEnd::Fault { reset: false } | PumpEnd::Closed => {
+            drop(device);
+            drop(upstream);
+        }
+    }
+}
+
+/// Starts a proxy for one device; returns its address.
+async fn start_proxy(gateway: SocketAddr, seed: u64, counts: Arc<FaultCounts>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the proxy binds");
+    let address = listener.local_addr().expect("the proxy has an address");
+    let injector = Arc::new(Mutex::new(Injector {
+        rng: Rng(seed),
+        counts: counts.clone(),
+    }));
+    tokio::spawn(async move {
+        while let Ok((device, _)) = listener.accept().await {
+            counts.connections.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(proxy_connection(device, gateway, injector.clone()));
+        }
+    });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_faults_lose_and_duplicate_nothing() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let pki = TestPki::generate(&dir.path().join("pki"), DEVICES);
+    let config = GatewayConfig::in_dir(dir.path());
+    let config_path = config.write(&dir.path().join("gateway.toml"));
+    let gateway = GatewayProcess::start(&pki, &config_path, 10).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut counts = Vec::new();
+    let mut devices: Vec<DeviceHandle> = Vec::new();
+    for index in 0..DEVICES {
+        let device_counts = Arc::new(FaultCounts::default());
+        let proxy = start_proxy(
+            gateway.addr(),
+            SEED ^ (index as u64).wrapping_mul(0x1000_0000_01B3),
+            device_counts.clone(),
+        )
+        .await;
+        counts.push(device_counts);
+        devices.push(spawn_device(&pki, index, proxy, PLAN));
+    }
+
+    let reports: Vec<DeviceReport> =
+        tokio::task::spawn_blocking(move || devices.into_iter().map(DeviceHandle::join).collect())
+            .await
+            .expect("the device threads end");
+    let metrics = gateway.scrape_metrics().unwrap_or_else(|e| panic!("{e}"));
+    let duplicates_skipped =
+        metric_value(&metrics, "palisade_duplicate_events_total").expect("duplicate counter");
+    let log = gateway.log_text();
+    let status = tokio::task::spawn_blocking(move || gateway.terminate(Duration::from_secs(20)))
+        .await
+        .expect("terminate runs")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "clean shutdown, got {status}\n{log}");
+
+    for report in &reports {
+        assert_eq!(report.error, None, "device {}: {report:?}", report.index);
+        assert_eq!(report.recorded, PLAN.events, "device {}", report.index);
+        assert_eq!(report.queued, 0, "device {} queue empty", report.index);
+        assert_eq!(report.dropped, 0, "device {} dropped nothing", report.index);
+    }
+
+    let totals = counts.iter().fold([0u64; 5], |mut sum, device| {
+        for (total, value) in sum.iter_mut().zip(device.get()) {
+            *total += value;
+        }
+        sum
+    });
+    let [cuts, resets, delays, splits, connections] = totals;
+    let contents = SinkContents::read(&config.output);
+    let tally = Tally::check(&contents, &reports, &PLAN);
+    let sent: u64 = reports.iter().map(|r| r.recorded).sum();
+    let sessions: u64 = reports.iter().map(|r| r.handshakes).sum();
+    let link_errors: u64 = reports.iter().map(|r| r.link_errors).sum();
+    let handshake_failures: u64 = reports.iter().map(|r| r.handshake_failures).sum();
+    let retransmissions: u64 = reports.iter().map(|r| r.retried).sum();
+    println!(
+        "link_faults: seed {SEED:#x}, {DEVICES} devices, events sent {sent}; faults injected: \
+         cut mid-frame {cuts}, reset (SO_LINGER 0) {resets}, delayed chunk {delays}, split write {splits}; \
+         proxied connections {connections}, sessions {sessions}, failed handshakes {handshake_failures}, \
+         sessions ended by a link error {link_errors}, retransmissions {retransmissions}, \
+         resends the gateway found already committed {duplicates_skipped}; \
+         exactly once {}, lost {}, duplicated {}, run time {:.1} s",
+        tally.exactly_once,
+        tally.lost.len(),
+        tally.duplicated.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    assert!(cuts > 0, "at least one connection was cut mid-frame");
+    assert!(resets > 0, "at least one connection was reset");
+    assert!(delays > 0, "at least one chunk was delayed");
+    assert!(splits > 0, "at least one write was split");
+    assert!(
+        sessions > DEVICES as u64,
+        "devices reconnected after the faults"
+    );
+    assert_eq!(tally.lost, Vec::new(), "lost events");
+    assert_eq!(tally.duplicated, Vec::new(), "duplicated events");
+    assert_eq!(
+        tally.wrong,
+        Vec::<String>::new(),
+        "misrouted or altered events"
+    );
+    assert_eq!(tally.unexpected, Vec::new(), "events no device recorded");
+    assert_eq!(tally.exactly_once, sent);
+    assert_eq!(contents.unreadable, 0, "every sink line is JSON");
+}
