@@ -8,16 +8,25 @@
 //! event it did not acknowledge stays in the device's queue and is sent
 //! again to the restarted gateway, which skips the ones it had committed
 //! but not acknowledged.
+//!
+//! The kill is aimed at a delivery round (right after a sink file grows),
+//! and repeated up to [`MAX_KILLS`] times until one lands after the gateway
+//! wrote sink lines and before it saved that sink's cursor. The restarted
+//! gateway must then skip the lines its sink files already contain.
 
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::agent_device::{
     DeviceHandle, DevicePlan, DeviceReport, ProgressSnapshot, SinkContents, Tally, spawn_device,
 };
 use common::gateway_process::{GatewayConfig, GatewayProcess, TestPki, metric_value};
+use palisade_gateway::config::OutboxConfig;
+use palisade_gateway::outbox::Outbox;
+use serde_json::Value;
 
 const DEVICES: usize = 4;
 
@@ -41,6 +50,44 @@ fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Counts the complete lines of a sink file whose outbox row is above
+/// `cursor`, the last row the sink's saved cursor covers.
+fn lines_beyond(path: &Path, cursor: i64) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut count = 0;
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        let Ok(value) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let position = value["unmapped"]["palisade_outbox"]
+            .as_str()
+            .or(value["outbox_position"].as_str());
+        let row = position
+            .and_then(|p| p.split('.').next())
+            .and_then(|row| row.parse::<i64>().ok());
+        if row.is_some_and(|row| row > cursor) {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Kills of the gateway, at most this many, until one lands between a sink
+/// write and the save of that sink's cursor.
+const MAX_KILLS: usize = 3;
+
+/// What one SIGKILL left behind.
+struct Kill {
+    /// The devices' progress when they noticed the kill.
+    at_kill: Vec<ProgressSnapshot>,
+    /// Sink lines the killed gateway wrote past its saved cursors.
+    beyond_cursor: u64,
 }
 
 fn snapshots(devices: &[DeviceHandle]) -> Vec<ProgressSnapshot> {
@@ -73,37 +120,84 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
         snapshots(&devices),
         first.log_text()
     );
-    wait_for(Duration::from_secs(2), || {
-        snapshots(&devices)
-            .iter()
-            .any(|s| s.sent_high_water > s.acknowledged)
-    });
-    let killed_pid = first.pid();
-    let status = first.kill();
-    assert_eq!(status.signal(), Some(9), "the gateway died of SIGKILL");
+    let security = config.output.join("security.jsonl");
+    let telemetry = config.output.join("telemetry.jsonl");
+    let sizes = || [file_len(&security), file_len(&telemetry)];
+    let mut gateway = first;
+    let mut kills: Vec<Kill> = Vec::new();
+    loop {
+        wait_for(Duration::from_secs(2), || {
+            snapshots(&devices)
+                .iter()
+                .any(|s| s.sent_high_water > s.acknowledged)
+        });
+        // Aim the kill into a delivery round: right after a sink file grows,
+        // the gateway is writing lines, syncing the file or saving the
+        // sink's cursor.
+        let before = sizes();
+        let round_started = Instant::now();
+        while sizes() == before && round_started.elapsed() < Duration::from_secs(2) {
+            std::hint::spin_loop();
+        }
+        let killed_pid = gateway.pid();
+        let status = gateway.kill();
+        assert_eq!(status.signal(), Some(9), "the gateway died of SIGKILL");
 
-    // Each device notices the broken connection; what it saw acknowledged
-    // until then was acknowledged by the killed process.
-    let noticed = wait_for(Duration::from_secs(5), || {
-        snapshots(&devices).iter().all(|s| !s.online)
-    });
-    assert!(
-        noticed,
-        "devices still online after the kill: {:?}",
-        snapshots(&devices)
-    );
-    let at_kill = snapshots(&devices);
+        // Lines the killed gateway wrote past the cursor it saved: the
+        // restarted gateway must not write them again.
+        let beyond_cursor = {
+            let outbox = Outbox::open(&config.database, &OutboxConfig::default())
+                .expect("the killed gateway's database opens");
+            lines_beyond(
+                &security,
+                outbox.cursor("security").expect("security cursor"),
+            ) + lines_beyond(
+                &telemetry,
+                outbox.cursor("telemetry").expect("telemetry cursor"),
+            )
+        };
 
-    // Restart on the same listener port, database and output folder.
-    config.listen = address;
-    config.write(&config_path);
-    let second = GatewayProcess::start(&pki, &config_path, 10).unwrap_or_else(|e| panic!("{e}"));
-    assert_ne!(second.pid(), killed_pid);
-    assert_eq!(
-        second.addr(),
-        address,
-        "the restarted gateway takes the same port"
-    );
+        // Each device notices the broken connection. What it saw
+        // acknowledged until then, the killed process acknowledged.
+        let noticed = wait_for(Duration::from_secs(5), || {
+            snapshots(&devices).iter().all(|s| !s.online)
+        });
+        assert!(
+            noticed,
+            "devices still online after the kill: {:?}",
+            snapshots(&devices)
+        );
+        let at_kill = snapshots(&devices);
+
+        // Restart on the same listener port, database and output folder.
+        config.listen = address;
+        config.write(&config_path);
+        gateway = GatewayProcess::start(&pki, &config_path, 10).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(gateway.pid(), killed_pid);
+        assert_eq!(
+            gateway.addr(),
+            address,
+            "the restarted gateway takes the same port"
+        );
+        kills.push(Kill {
+            at_kill: at_kill.clone(),
+            beyond_cursor,
+        });
+        if beyond_cursor > 0 || kills.len() == MAX_KILLS {
+            break;
+        }
+        // The kill missed the window between a sink write and its cursor
+        // save. Kill again once the devices are back and sending.
+        wait_for(Duration::from_secs(5), || {
+            snapshots(&devices)
+                .iter()
+                .zip(&at_kill)
+                .all(|(now, then)| now.sessions > then.sessions || now.acknowledged == PLAN.events)
+        });
+    }
+    let last = gateway;
+    let at_kill = kills[0].at_kill.clone();
+    let beyond_cursor: u64 = kills.iter().map(|k| k.beyond_cursor).sum();
 
     let finished = wait_for(PLAN.time_limit, || {
         devices.iter().all(|d| {
@@ -116,19 +210,16 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
         finished,
         "devices did not finish: {:?}\n{}",
         snapshots(&devices),
-        second.log_text()
+        last.log_text()
     );
-    let metrics = second.scrape_metrics().unwrap_or_else(|e| panic!("{e}"));
+    let metrics = last.scrape_metrics().unwrap_or_else(|e| panic!("{e}"));
     let duplicates_skipped =
         metric_value(&metrics, "palisade_duplicate_events_total").expect("duplicate counter");
-    let second_log = second.log_text();
-    let status = second
+    let last_log = last.log_text();
+    let status = last
         .terminate(Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        status.success(),
-        "clean shutdown, got {status}\n{second_log}"
-    );
+    assert!(status.success(), "clean shutdown, got {status}\n{last_log}");
 
     let reports: Vec<DeviceReport> = devices.into_iter().map(DeviceHandle::join).collect();
     for (report, kill) in reports.iter().zip(&at_kill) {
@@ -172,11 +263,13 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
     let recorded_after_kill: u64 = at_kill.iter().map(|s| PLAN.events - s.recorded).sum();
     let retransmissions: u64 = reports.iter().map(|r| r.retried).sum();
     println!(
-        "crash_recovery: {DEVICES} devices, events sent {sent}, acknowledged before SIGKILL {acknowledged_before_kill}, \
-         unacknowledged at SIGKILL and resent after restart {} (in flight {in_flight_at_kill}, queued unsent {queued_unsent_at_kill}), \
-         recorded after SIGKILL {recorded_after_kill}, resends the restarted gateway found already committed {duplicates_skipped}, \
+        "crash_recovery: {DEVICES} devices, events sent {sent}, acknowledged before the first SIGKILL {acknowledged_before_kill}, \
+         unacknowledged at that SIGKILL and resent after the restart {} (in flight {in_flight_at_kill}, queued unsent {queued_unsent_at_kill}), \
+         recorded after it {recorded_after_kill}, SIGKILLs {}, sink lines written past the saved cursor {beyond_cursor}, \
+         resends the last restarted gateway found already committed {duplicates_skipped}, \
          retransmissions {retransmissions}, findings {}, exactly once {}, lost {}, duplicated {}, run time {:.1} s",
         in_flight_at_kill + queued_unsent_at_kill,
+        kills.len(),
         contents.findings,
         all.exactly_once,
         all.lost.len(),
@@ -185,6 +278,11 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
     );
 
     assert!(acknowledged_before_kill > 0);
+    assert!(
+        beyond_cursor > 0,
+        "none of {} kills landed between a sink write and its cursor save",
+        kills.len()
+    );
     assert!(
         in_flight_at_kill + queued_unsent_at_kill > 0,
         "the kill left events to resend"
