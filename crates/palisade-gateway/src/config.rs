@@ -92,6 +92,8 @@ pub struct Config {
     pub response: ResponseConfig,
     /// The Prometheus text endpoint.
     pub metrics: MetricsConfig,
+    /// Posture checks: signed reference SBOMs for the SBOM drift rule.
+    pub posture: PostureConfig,
 }
 
 impl Config {
@@ -167,6 +169,7 @@ impl Config {
         }
         self.routing.validate(&self.sinks)?;
         self.response.validate()?;
+        self.posture.validate()?;
         if self.paths.database.as_os_str().is_empty() {
             return Err(invalid(
                 "paths.database",
@@ -286,6 +289,57 @@ impl MetricsConfig {
                 "metrics.address",
                 self.address,
                 "the metrics endpoint has no authentication, so it only binds a loopback address such as 127.0.0.1:9464; scrape it through a local agent or proxy",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Posture checks: where the signed reference SBOMs are and when a device's
+/// component set is checked against them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostureConfig {
+    /// Folder of signed reference SBOMs (files written by `palisade
+    /// sign-sbom`), verified against the device-maker roots when the
+    /// gateway starts. No folder: no reference, so no `sbom_drift` finding.
+    pub reference_sboms: Option<PathBuf>,
+    /// Seconds without a new component report from a device before its
+    /// component set is compared with its reference, so that a set still
+    /// being reported is not taken for one with removed components.
+    pub settle_secs: u64,
+    /// Seconds between two drift checks of the running gateway.
+    pub check_interval_secs: u64,
+}
+
+impl Default for PostureConfig {
+    fn default() -> Self {
+        Self {
+            reference_sboms: None,
+            settle_secs: 60,
+            check_interval_secs: 60,
+        }
+    }
+}
+
+impl PostureConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.check_interval_secs == 0 {
+            return Err(invalid(
+                "posture.check_interval_secs",
+                0,
+                "use at least 1 second between drift checks",
+            ));
+        }
+        if self
+            .reference_sboms
+            .as_ref()
+            .is_some_and(|dir| dir.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "posture.reference_sboms",
+                "\"\"",
+                "name the folder of signed reference SBOMs, or leave the key out",
             ));
         }
         Ok(())

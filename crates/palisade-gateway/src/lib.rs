@@ -23,6 +23,8 @@
 //!   ([`remote_sink`] is their common interface).
 //! - [`response`]: the response policy (alert, isolate, shutdown, revoke)
 //!   and the command audit table.
+//! - [`posture`]: signed reference SBOMs and the `sbom_drift` check of
+//!   each device's components against the reference for its model.
 //! - [`metrics`]: counters and a Prometheus text endpoint on loopback.
 //! - [`pipeline`]: all of the above wired together in the order the admission
 //!   side needs ([`pipeline::GatewayCore`]).
@@ -93,6 +95,7 @@ pub mod metrics;
 pub mod mqtt_sink;
 pub mod outbox;
 pub mod pipeline;
+pub mod posture;
 pub mod remote_sink;
 pub mod response;
 pub mod server;

@@ -13,11 +13,17 @@
 //! 4. records command acknowledgements in the audit table;
 //! 5. returns the findings and the commands to sign and send.
 //!
+//! Posture checks run apart from batches: [`GatewayCore::check_sbom_drift`]
+//! compares each device's settled component set with the signed reference
+//! SBOM for its model and firmware version (see [`crate::posture`]).
+//!
 //! The core is synchronous (SQLite) and owned by one task; an async caller
 //! runs it under `tokio::task::spawn_blocking` or behind a mutex.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use palisade_credential::{RevocationList, TrustStore, VerificationTime};
 use palisade_schema::{DeviceId, Event, EventBody, EventClass};
 
 use crate::config::Config;
@@ -28,6 +34,7 @@ use crate::finding::{Finding, now_unix_ms};
 use crate::inventory::{Admission, AdmissionOutcome, DeviceState, Inventory};
 use crate::metrics::{AdmissionRejection, DropReason, Metrics};
 use crate::outbox::{Disposition, Outbox, StoreReceipt, class_index};
+use crate::posture::{DeviceSnapshot, DriftMonitor, ReferenceLoad, ReferenceSboms};
 use crate::response::{CommandRequest, Responder, telemetry_policy};
 
 /// Error from [`GatewayCore`].
@@ -41,6 +48,16 @@ pub enum CoreError {
     /// Delivery to the sinks failed.
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    /// The folder of reference SBOMs could not be listed.
+    #[error(
+        "failed to list the reference SBOM folder {path}: {source}; check posture.reference_sboms"
+    )]
+    ReferenceFolder {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A folder from `[paths]` could not be created.
     #[error("failed to create folder {path}: {source}; check paths.database and paths.output")]
     CreateFolder {
@@ -73,6 +90,10 @@ pub struct GatewayCore {
     engine: Engine,
     responder: Responder,
     metrics: Arc<Metrics>,
+    references: ReferenceSboms,
+    drift: DriftMonitor,
+    /// (vendor id, model id) from each admitted device's credential.
+    model_ids: HashMap<DeviceId, (u32, u32)>,
 }
 
 impl GatewayCore {
@@ -106,6 +127,9 @@ impl GatewayCore {
             engine,
             responder,
             metrics,
+            references: ReferenceSboms::new(),
+            drift: DriftMonitor::new(),
+            model_ids: HashMap::new(),
         })
     }
 
@@ -137,6 +161,93 @@ impl GatewayCore {
     /// The shared counters.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The verified reference SBOMs.
+    pub fn references(&self) -> &ReferenceSboms {
+        &self.references
+    }
+
+    /// The verified reference SBOMs, to install more with
+    /// [`ReferenceSboms::insert`].
+    pub fn references_mut(&mut self) -> &mut ReferenceSboms {
+        &mut self.references
+    }
+
+    /// Verifies and installs every reference SBOM in the folder
+    /// `posture.reference_sboms` against the device-maker roots `roots`.
+    /// Each rejected file is logged with its name and reason and not used;
+    /// without a configured folder nothing is loaded.
+    pub fn load_reference_sboms(
+        &mut self,
+        roots: &TrustStore,
+        time: VerificationTime,
+        revocations: &[RevocationList],
+    ) -> Result<ReferenceLoad, CoreError> {
+        let Some(dir) = self.config.posture.reference_sboms.clone() else {
+            tracing::info!(
+                "no reference SBOM folder configured; the sbom_drift rule has no reference"
+            );
+            return Ok(ReferenceLoad::default());
+        };
+        self.references
+            .load_dir(&dir, roots, time, revocations)
+            .map_err(|source| {
+                tracing::error!(dir = %dir.display(), %source, "failed to list the reference SBOM folder");
+                CoreError::ReferenceFolder { path: dir, source }
+            })
+    }
+
+    /// Records the (vendor id, model id) of an admitted device's credential,
+    /// which selects its reference SBOM.
+    pub fn set_model_ids(&mut self, device: DeviceId, vendor_id: u32, model_id: u32) {
+        self.model_ids.insert(device, (vendor_id, model_id));
+    }
+
+    /// Compares every device's component set with its reference SBOM and
+    /// stores an `sbom_drift` finding for each device whose set changed
+    /// since its last check and differs from the reference.
+    ///
+    /// A device is skipped while it has reported no component, while its
+    /// last component report is less than `posture.settle_secs` old, and
+    /// when it is revoked. Returns the findings, already in the outbox.
+    pub fn check_sbom_drift(&mut self, now_unix_ms: u64) -> Result<Vec<Finding>, CoreError> {
+        let settle_ms = self.config.posture.settle_secs.saturating_mul(1000);
+        let mut findings = Vec::new();
+        for record in self.inventory.devices()? {
+            if record.state == DeviceState::Revoked {
+                continue;
+            }
+            let components = self.inventory.components(record.device)?;
+            let Some(latest) = components.iter().map(|c| c.updated_unix_ms).max() else {
+                continue;
+            };
+            if now_unix_ms.saturating_sub(latest) < settle_ms {
+                continue;
+            }
+            let snapshot = DeviceSnapshot {
+                device: record.device,
+                model_ids: self.model_ids.get(&record.device).copied(),
+                firmware_version: self
+                    .inventory
+                    .system_info(record.device)?
+                    .map(|info| info.firmware_version),
+                components: components.iter().map(Into::into).collect(),
+            };
+            let Some(finding) = self.drift.check(
+                &snapshot,
+                &self.references,
+                &self.config.detection,
+                now_unix_ms,
+            ) else {
+                continue;
+            };
+            self.outbox.store_finding(&finding)?;
+            self.metrics.finding(finding.rule);
+            tracing::warn!(device = %record.device, rule = finding.rule.name(), summary = %finding.summary, "finding");
+            findings.push(finding);
+        }
+        Ok(findings)
     }
 
     /// Records a device that passed the handshake. A revoked device or

@@ -735,7 +735,12 @@ async fn handshake(
         time_unix_ms: now_unix_ms(),
     };
     let core = shared.core.clone();
-    let outcome = tokio::task::spawn_blocking(move || lock(&core).admit(&admission)).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut core = lock(&core);
+        core.set_model_ids(device, subject.vendor_id, subject.model_id);
+        core.admit(&admission)
+    })
+    .await;
     match outcome {
         Ok(Ok(AdmissionOutcome::Admitted(_))) => {
             tracing::info!(%peer, %device, "device admitted");

@@ -176,8 +176,12 @@ async fn run(
         .map_err(|e| format!("gateway key {}: {e}", gateway_key.display()))?;
 
     let metrics = Metrics::new();
-    let core = GatewayCore::open(config.clone(), metrics.clone())
+    let mut core = GatewayCore::open(config.clone(), metrics.clone())
         .map_err(|e| format!("opening the gateway database failed: {e}"))?;
+    // A rejected reference file is logged and skipped; only a folder that
+    // cannot be listed stops the start.
+    core.load_reference_sboms(&roots, VerificationTime::Trusted(now), &revocations)
+        .map_err(|e| e.to_string())?;
     let core: SharedCore = Arc::new(Mutex::new(core));
     let delivery = Delivery::from_config(
         &config,
@@ -224,10 +228,23 @@ async fn run(
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("installing the SIGTERM handler failed: {e}"))?;
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut posture_ticker =
+        tokio::time::interval(Duration::from_secs(config.posture.check_interval_secs));
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
+            _ = posture_ticker.tick() => {
+                let core = core.clone();
+                let check = tokio::task::spawn_blocking(move || {
+                    core.lock().unwrap_or_else(|p| p.into_inner()).check_sbom_drift(palisade_gateway::finding::now_unix_ms())
+                }).await;
+                match check {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::error!(%error, "SBOM drift check failed"),
+                    Err(error) => tracing::error!(%error, "SBOM drift check panicked"),
+                }
+            }
             _ = ticker.tick() => {
                 let core = core.clone();
                 let delivery = delivery.clone();
