@@ -18,8 +18,12 @@
 //! without a trusted credential, an expired and a revoked credential, a
 //! forged and a replayed command, remote sessions of 2 seconds and 10
 //! hours, a 20x data burst, a sequence gap and a replay, and a brute-force
-//! login. The output folder holds `security.jsonl`, `telemetry.jsonl` and
-//! `inventory.sqlite`.
+//! login, and one device whose openssl build differs from the one its
+//! maker signed in the model's reference SBOM. The output folder holds
+//! `security.jsonl`, `telemetry.jsonl` and `inventory.sqlite`, the device
+//! BOMs under `sbom/` and the maker's signed reference SBOMs (one per
+//! model, loaded by the gateway for the `sbom_drift` rule) under
+//! `reference-sboms/`.
 //!
 //! A simulated device is this module's own device side, built on the same
 //! handshake ([`palisade_credential::DeviceHandshake`]), frames and command
@@ -64,8 +68,8 @@ use crate::server::{
     KIND_HANDSHAKE_REJECTED, ModelName, ServerConfig, SharedCore,
 };
 
-/// The eight rules the attacks must trigger.
-pub const ATTACK_RULES: [&str; 8] = [
+/// The nine rules the attacks must trigger.
+pub const ATTACK_RULES: [&str; 9] = [
     "unknown_device",
     "invalid_credential",
     "unauthorized_command",
@@ -74,6 +78,7 @@ pub const ATTACK_RULES: [&str; 8] = [
     "data_rate_anomaly",
     "sequence_anomaly",
     "brute_force_login",
+    "sbom_drift",
 ];
 
 /// Vendor id of the demo devices.
@@ -93,6 +98,11 @@ const ROUNDS: u64 = 30;
 const ATTACK_ROUND: u64 = 25;
 /// Records a device sends before it waits for an acknowledgement.
 const SEND_WINDOW: usize = 32;
+/// Firmware version of the simulated devices and of their reference SBOMs.
+const FIRMWARE: &str = "2.4.1";
+/// Index of the device whose openssl hash differs from its reference SBOM
+/// when attacks are played.
+const DRIFT_DEVICE: usize = 1;
 
 /// Options of [`run`].
 #[derive(Debug, Clone)]
@@ -132,6 +142,8 @@ pub struct FleetReport {
     pub commands_acknowledged: u64,
     /// CycloneDX BOMs written under `sbom/`, one per admitted device.
     pub boms: usize,
+    /// Signed reference SBOMs the gateway loaded (one per simulated model).
+    pub reference_sboms: usize,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -154,10 +166,11 @@ impl FleetReport {
             text.push_str(&format!("  {rule:<32} {count}\n"));
         }
         text.push_str(&format!(
-            "commands sent: {}\ncommands acknowledged: {}\ndevice SBOMs: {}\nrun time: {:.1} s\noutput: {}\n",
+            "commands sent: {}\ncommands acknowledged: {}\ndevice SBOMs: {}\nreference SBOMs loaded: {}\nrun time: {:.1} s\noutput: {}\n",
             self.commands_sent,
             self.commands_acknowledged,
             self.boms,
+            self.reference_sboms,
             self.elapsed.as_secs_f64(),
             self.out.display()
         ));
@@ -262,7 +275,7 @@ fn subject(device_id: [u8; 16], model_id: u32) -> Subject {
     }
 }
 
-fn self_signed_root(serial: u64, now: u64) -> Result<Issued, FleetError> {
+fn self_signed_root(serial: u64, now: u64, usage: KeyUsage) -> Result<Issued, FleetError> {
     let key = new_key()?;
     let issuer = SoftwareSigner::from_pkcs8(&key.to_pkcs8()[..]).map_err(FleetError::Pki)?;
     issue(
@@ -275,7 +288,7 @@ fn self_signed_root(serial: u64, now: u64) -> Result<Issued, FleetError> {
             not_before: now - 365 * 86_400,
             not_after: NO_EXPIRY,
         },
-        KeyUsage::ISSUE_CREDENTIALS.union(KeyUsage::SIGN_REVOCATION_LISTS),
+        usage,
         None,
     )
 }
@@ -320,9 +333,11 @@ fn factory_limits(now: u64, models: &[u32]) -> IssuerLimits {
 }
 
 fn build_pki(now: u64) -> Result<Pki, FleetError> {
-    let oem_root = self_signed_root(1, now)?;
-    let operator_root = self_signed_root(1, now)?;
-    let rogue_root = self_signed_root(1, now)?;
+    let root_usage = KeyUsage::ISSUE_CREDENTIALS.union(KeyUsage::SIGN_REVOCATION_LISTS);
+    // The device maker's root also signs its reference SBOMs.
+    let oem_root = self_signed_root(1, now, root_usage.union(KeyUsage::SIGN_REFERENCE_SBOMS))?;
+    let operator_root = self_signed_root(1, now, root_usage)?;
+    let rogue_root = self_signed_root(1, now, root_usage)?;
     let mut models: Vec<u32> = MODELS.iter().map(|m| m.0).collect();
     models.push(HOST_MODEL);
     let limits = factory_limits(now, &models);
@@ -766,7 +781,7 @@ fn source_ip(index: usize) -> IpAddress {
 }
 
 /// One round (one simulated minute) of a simulated device.
-fn play_round(session: &mut DeviceSession, index: usize, round: u64, role: Role) {
+fn play_round(session: &mut DeviceSession, index: usize, round: u64, role: Role, drifted: bool) {
     let (_, model_name, rate) = MODELS[index % MODELS.len()];
     session.uptime_ms += 60_000;
     if round == 0 {
@@ -780,11 +795,11 @@ fn play_round(session: &mut DeviceSession, index: usize, round: u64, role: Role)
                 os_name: Str::truncated("Yocto Linux"),
                 os_version: Str::truncated("4.0.18"),
                 architecture: Str::truncated("armv7l"),
-                firmware_version: Str::truncated("2.4.1"),
+                firmware_version: Str::truncated(FIRMWARE),
                 interfaces: heapless::Vec::new(),
             }),
         );
-        record_software(session, index);
+        record_software(session, index, drifted);
     }
     // Outbound rate within +-3 % of the model's rate.
     let wobble = ((index as u64 * 7 + round * 13) % 7) as i64 - 3;
@@ -900,53 +915,115 @@ fn play_round(session: &mut DeviceSession, index: usize, round: u64, role: Role)
     }
 }
 
-/// Reports the device's installed software. Infusion pumps run an older
-/// openssl build that the sample advisories list as vulnerable.
-fn record_software(session: &mut DeviceSession, index: usize) {
-    let openssl = if index.is_multiple_of(MODELS.len()) {
+/// The software a model ships: name, version, supplier and purl. Infusion
+/// pumps run an older openssl build that the sample advisories list as
+/// vulnerable.
+fn model_software(model_index: usize) -> [(&'static str, &'static str, &'static str, String); 3] {
+    let openssl = if model_index == 0 {
         "3.0.11-1~deb12u2"
     } else {
         "3.0.13-1~deb12u1"
     };
-    let openssl_purl = format!("pkg:deb/debian/openssl@{openssl}?arch=armhf");
-    let components = [
+    [
+        (
+            "dosing-service",
+            FIRMWARE,
+            "Acme Medical",
+            format!("pkg:generic/acme/dosing-service@{FIRMWARE}"),
+        ),
         (
             "openssl",
             openssl,
-            Some("Debian OpenSSL Team"),
-            openssl_purl,
+            "Debian OpenSSL Team",
+            format!("pkg:deb/debian/openssl@{openssl}?arch=armhf"),
         ),
         (
             "zlib1g",
             "1:1.2.13.dfsg-1",
-            Some("Debian"),
+            "Debian",
             "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=armhf".to_owned(),
         ),
-        (
-            "dosing-service",
-            "2.4.1",
-            Some("Acme Medical"),
-            "pkg:generic/acme/dosing-service@2.4.1".to_owned(),
-        ),
-    ];
-    for (name, version, supplier, purl) in &components {
+    ]
+}
+
+/// The SHA-256 a genuine build of a component has in the demo: a hash of
+/// its name and version, standing in for the hash of its package file.
+fn genuine_sha256(name: &str, version: &str) -> [u8; 32] {
+    palisade_credential::crypto::sha256(&[
+        b"fleet demo component\0",
+        name.as_bytes(),
+        b"\0",
+        version.as_bytes(),
+    ])
+}
+
+/// Reports the device's installed software with each component's SHA-256.
+/// A `drifted` device runs an openssl build whose hash differs from the
+/// genuine one.
+fn record_software(session: &mut DeviceSession, index: usize, drifted: bool) {
+    for (name, version, supplier, purl) in &model_software(index % MODELS.len()) {
+        let mut sha256 = genuine_sha256(name, version);
+        if drifted && *name == "openssl" {
+            sha256[0] ^= 0xff;
+        }
         session.record(
             Severity::Info,
             EventBody::SoftwareComponent(SoftwareComponent {
                 name: Str::truncated(name),
                 version: Str::truncated(version),
-                supplier: supplier.map(Str::truncated),
+                supplier: Some(Str::truncated(supplier)),
                 purl: Some(Str::truncated(purl)),
                 cpe: None,
-                sha256: None,
+                sha256: Some(sha256),
             }),
         );
     }
 }
 
-/// Writes `sbom/<device-id>.cdx.json` for every admitted device and stores
+/// Signs the maker's reference SBOM of every simulated model for firmware
+/// [`FIRMWARE`] with the OEM root and writes each to `dir`.
+fn write_reference_sboms(dir: &Path, pki: &Pki, now: u64) -> Result<(), FleetError> {
+    use palisade_credential::{
+        MAX_REFERENCE_SBOM_LEN, REFERENCE_SBOM_VERSION, ReferenceComponent, ReferenceComponents,
+        ReferenceSbom,
+    };
+
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    for (model_index, (model_id, model_name, _)) in MODELS.iter().enumerate() {
+        let software = model_software(model_index);
+        let mut components: Vec<ReferenceComponent<'_>> = software
+            .iter()
+            .map(|(name, version, _, _)| ReferenceComponent {
+                name,
+                version,
+                sha256: genuine_sha256(name, version),
+            })
+            .collect();
+        components.sort_by(|a, b| a.name.cmp(b.name));
+        let reference = ReferenceSbom {
+            version: REFERENCE_SBOM_VERSION,
+            vendor_id: VENDOR,
+            model_id: *model_id,
+            model_name,
+            firmware_version: FIRMWARE,
+            issued_at: now - 86_400,
+            components: ReferenceComponents::from_slice(&components),
+            signer_credential: &pki.oem_root.credential,
+        };
+        let mut out = vec![0u8; MAX_REFERENCE_SBOM_LEN];
+        let len = reference
+            .sign(&pki.oem_root.signer, &mut out)
+            .map_err(FleetError::Pki)?;
+        let path = dir.join(format!("model-{model_id}-{FIRMWARE}.sbom"));
+        std::fs::write(&path, &out[..len]).map_err(io(format!("writing {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Writes `sbom/<device-id>.cdx.json` for every admitted device, stores
 /// a `vulnerable_component` finding for each component that a sample
-/// advisory lists. Returns the number of BOMs written.
+/// advisory lists, and runs the `sbom_drift` check against the loaded
+/// reference SBOMs. Returns the number of BOMs written.
 fn posture(core: &SharedCore, out: &Path) -> Result<usize, FleetError> {
     use palisade_export::cyclonedx::{BomSubject, Component, device_bom};
     use palisade_export::vuln::AdvisoryDatabase;
@@ -1029,6 +1106,10 @@ fn posture(core: &SharedCore, out: &Path) -> Result<usize, FleetError> {
             }
         }
     }
+    let drifted = core
+        .check_sbom_drift(now_ms())
+        .map_err(|e| FleetError::Core(e.to_string()))?;
+    tracing::info!(devices = drifted.len(), "SBOM drift checked");
     Ok(written)
 }
 
@@ -1085,6 +1166,7 @@ async fn run_device(
     operator_roots: TrustStore,
     index: usize,
     role: Role,
+    drifted: bool,
     linger: Arc<tokio::sync::Notify>,
     finished: Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<(u64, u64), FleetError> {
@@ -1097,7 +1179,7 @@ async fn run_device(
         Connect::Refused(code) => return Err(fail(format!("refused with code {code}"))),
     };
     for round in 0..ROUNDS {
-        play_round(&mut session, index, round, role);
+        play_round(&mut session, index, round, role, drifted);
         session.flush().await.map_err(fail)?;
         if round == ATTACK_ROUND && matches!(role, Role::Gap | Role::Replay) {
             play_sequence_attack(&mut session, role);
@@ -1207,6 +1289,9 @@ fn gateway_config(out: &Path, mqtt: Option<SocketAddr>) -> Result<Config, FleetE
     }
     config.paths.database = out.join("inventory.sqlite");
     config.paths.output = out.to_path_buf();
+    config.posture.reference_sboms = Some(out.join("reference-sboms"));
+    // The drift check runs once, after every device finished reporting.
+    config.posture.settle_secs = 0;
     // Every demo device connects from 127.0.0.1.
     config.listener.admissions_per_source_per_minute = 10_000;
     // A run covers about half an hour of device time: learning the event
@@ -1241,6 +1326,8 @@ struct Gateway {
     addr: SocketAddr,
     stop_delivery: tokio::sync::watch::Sender<bool>,
     delivery_task: tokio::task::JoinHandle<()>,
+    /// Reference SBOMs loaded from `<out>/reference-sboms`.
+    reference_sboms: usize,
 }
 
 /// Opens the core and the sinks under `out`, starts the server on an
@@ -1252,10 +1339,10 @@ async fn start_gateway(
     mqtt: Option<SocketAddr>,
 ) -> Result<Gateway, FleetError> {
     let config = gateway_config(out, mqtt)?;
+    write_reference_sboms(&out.join("reference-sboms"), pki, now)?;
     let metrics = Metrics::new();
-    let core = GatewayCore::open(config.clone(), metrics.clone())
+    let mut core = GatewayCore::open(config.clone(), metrics.clone())
         .map_err(|e| FleetError::Core(e.to_string()))?;
-    let core: SharedCore = Arc::new(Mutex::new(core));
     let delivery = Delivery::from_config(
         &config,
         palisade_export::Origin::new("palisade-gateway", env!("CARGO_PKG_VERSION")),
@@ -1274,6 +1361,22 @@ async fn start_gateway(
         VerificationTime::Trusted(now),
     )
     .map_err(FleetError::Pki)?;
+    let load = core
+        .load_reference_sboms(
+            &oem_roots,
+            VerificationTime::Trusted(now),
+            std::slice::from_ref(&revocation),
+        )
+        .map_err(|e| FleetError::Core(e.to_string()))?;
+    if !load.rejected.is_empty() {
+        return Err(FleetError::Core(format!(
+            "{} reference SBOM(s) rejected: {}",
+            load.rejected.len(),
+            load.rejected[0]
+        )));
+    }
+    let reference_sboms = load.loaded;
+    let core: SharedCore = Arc::new(Mutex::new(core));
     let mut models = std::collections::HashMap::new();
     for (id, name, _) in MODELS {
         models.insert(
@@ -1344,6 +1447,7 @@ async fn start_gateway(
         addr,
         stop_delivery,
         delivery_task,
+        reference_sboms,
     })
 }
 
@@ -1453,6 +1557,7 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
         addr,
         stop_delivery,
         delivery_task,
+        reference_sboms,
     } = start_gateway(&out, &pki, now, options.mqtt).await?;
 
     let operator_roots = operator_store(&pki)?;
@@ -1474,12 +1579,14 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
         };
         device_ids.push(keys.device.device_id);
         let role = role(index, options.clean);
+        let drifted = !options.clean && index == DRIFT_DEVICE;
         devices.spawn(run_device(
             addr,
             keys,
             operator_roots.clone(),
             index,
             role,
+            drifted,
             linger.clone(),
             finished.clone(),
         ));
@@ -1645,6 +1752,7 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
     report.commands_sent = commands_sent;
     report.commands_acknowledged = commands_acknowledged;
     report.boms = boms;
+    report.reference_sboms = reference_sboms;
     report.elapsed = started.elapsed();
     Ok(report)
 }

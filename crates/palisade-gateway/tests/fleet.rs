@@ -1,6 +1,6 @@
 //! The fleet scenario in small form: every attack rule fires for its
-//! attack, telemetry stays out of the security output and a run without
-//! attacks raises none of the attack findings.
+//! attack (SBOM drift included), telemetry stays out of the security output
+//! and a run without attacks raises none of the attack findings.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -30,6 +30,15 @@ fn detection_rules(path: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The `sbom_drift` findings in `security.jsonl`.
+fn drift_findings(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).expect("security.jsonl is readable");
+    text.lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is JSON"))
+        .filter(|value| value["finding_info"]["analytic"]["uid"] == "sbom_drift")
+        .collect()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -52,6 +61,15 @@ fn every_attack_rule_fires_and_telemetry_stays_separate() {
     for rule in ATTACK_RULES {
         assert!(rules.contains(rule), "no {rule} finding; found {rules:?}");
     }
+    assert!(rules.contains("sbom_drift"), "{rules:?}");
+    assert_eq!(report.reference_sboms, 4, "{report:?}");
+    // Exactly one device runs a changed openssl build.
+    let drift = drift_findings(&dir.path().join("security.jsonl"));
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    let text = drift[0].to_string();
+    assert!(text.contains("d0010000000000000000000000000001"), "{text}");
+    assert!(text.contains("openssl: sha256"), "{text}");
+    assert_eq!(report.findings.get("sbom_drift"), Some(&1), "{report:?}");
 
     let telemetry =
         std::fs::read_to_string(dir.path().join("telemetry.jsonl")).expect("telemetry.jsonl");
@@ -119,4 +137,7 @@ fn clean_run_raises_no_attack_finding() {
             "false positive {rule}; found {rules:?}"
         );
     }
+    // The references were loaded and every device matched its own.
+    assert_eq!(report.reference_sboms, 4, "{report:?}");
+    assert!(!rules.contains("sbom_drift"), "{rules:?}");
 }
