@@ -146,6 +146,8 @@ pub mod linux;
 mod agent;
 pub mod clock;
 pub mod command;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod link;
 #[cfg(feature = "std")]
 pub mod peer;

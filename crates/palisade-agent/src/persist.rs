@@ -189,7 +189,7 @@ impl<F: Flash> PersistentState for SlotStore<F> {
     }
 }
 
-fn encode_slot(generation: u32, state: &PersistedState) -> [u8; SLOT_LEN] {
+pub(crate) fn encode_slot(generation: u32, state: &PersistedState) -> [u8; SLOT_LEN] {
     let mut slot = [0u8; SLOT_LEN];
     slot[0..4].copy_from_slice(&MAGIC);
     slot[4..8].copy_from_slice(&generation.to_le_bytes());
@@ -202,7 +202,7 @@ fn encode_slot(generation: u32, state: &PersistedState) -> [u8; SLOT_LEN] {
     slot
 }
 
-fn decode_slot(slot: &[u8; SLOT_LEN]) -> Option<(u32, PersistedState)> {
+pub(crate) fn decode_slot(slot: &[u8; SLOT_LEN]) -> Option<(u32, PersistedState)> {
     let word = |range: core::ops::Range<usize>| -> [u8; 8] {
         let mut bytes = [0u8; 8];
         bytes[..range.len()].copy_from_slice(&slot[range]);

@@ -89,6 +89,8 @@ pub mod delivery;
 pub mod detect;
 pub mod finding;
 pub mod fleet;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hex_id;
 pub mod inventory;
 pub mod metrics;
