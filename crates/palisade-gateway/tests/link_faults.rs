@@ -14,10 +14,10 @@
 //! - split: forwards a chunk in 2 to 6 separate writes, 1 ms apart.
 //!
 //! Every kind has a budget; once the budgets are spent the proxy forwards
-//! unchanged, so the run ends. The seeds fix the fault decisions per
-//! device and connection; how the bytes fall into chunks depends on
-//! scheduling, so two runs inject the same kinds at similar but not
-//! identical places.
+//! unchanged, so the run ends. The seeds fix the sequence of fault
+//! decisions of each device's proxy. How the bytes fall into chunks
+//! depends on scheduling, so two runs inject faults at similar but not
+//! identical places, and the counts per kind can differ a little.
 
 mod common;
 
@@ -45,13 +45,26 @@ const PLAN: DevicePlan = DevicePlan {
     idle_timeout_ms: 10,
 };
 
-/// Fault budget of each kind, per device proxy.
-const CUTS: u64 = 3;
-const RESETS: u64 = 3;
-const DELAYS: u64 = 40;
-const SPLITS: u64 = 40;
-/// Chance, in percent, that a forwarded chunk gets a fault while budget is left.
-const FAULT_PERCENT: u64 = 12;
+/// How often a proxy injects faults, and how many of each kind at most.
+#[derive(Debug, Clone, Copy)]
+struct FaultPlan {
+    /// Chance, in percent, that a forwarded chunk gets a fault while
+    /// budget is left.
+    percent: u64,
+    cuts: u64,
+    resets: u64,
+    delays: u64,
+    splits: u64,
+}
+
+/// The fault plan of each device's proxy in the delivery test.
+const FAULTS: FaultPlan = FaultPlan {
+    percent: 12,
+    cuts: 3,
+    resets: 3,
+    delays: 40,
+    splits: 40,
+};
 
 /// SplitMix64: a small seeded generator, so the fault decisions repeat.
 #[derive(Debug, Clone)]
@@ -109,30 +122,31 @@ enum Fault {
 #[derive(Debug)]
 struct Injector {
     rng: Rng,
+    plan: FaultPlan,
     counts: Arc<FaultCounts>,
 }
 
 impl Injector {
     fn decide(&mut self, len: usize) -> Fault {
-        if self.rng.range(1, 100) > FAULT_PERCENT {
+        if self.rng.range(1, 100) > self.plan.percent {
             return Fault::None;
         }
-        let counts = &self.counts;
+        let (plan, counts) = (&self.plan, &self.counts);
         let kind = self.rng.range(0, 3);
         match kind {
-            0 if counts.cuts.load(Ordering::SeqCst) < CUTS => {
+            0 if counts.cuts.load(Ordering::SeqCst) < plan.cuts => {
                 counts.cuts.fetch_add(1, Ordering::SeqCst);
                 Fault::Cut
             }
-            1 if counts.resets.load(Ordering::SeqCst) < RESETS => {
+            1 if counts.resets.load(Ordering::SeqCst) < plan.resets => {
                 counts.resets.fetch_add(1, Ordering::SeqCst);
                 Fault::Reset
             }
-            2 if counts.delays.load(Ordering::SeqCst) < DELAYS => {
+            2 if counts.delays.load(Ordering::SeqCst) < plan.delays => {
                 counts.delays.fetch_add(1, Ordering::SeqCst);
                 Fault::Delay(self.rng.range(5, 80))
             }
-            3 if len >= 2 && counts.splits.load(Ordering::SeqCst) < SPLITS => {
+            3 if len >= 2 && counts.splits.load(Ordering::SeqCst) < plan.splits => {
                 counts.splits.fetch_add(1, Ordering::SeqCst);
                 Fault::Split(self.rng.range(2, 6.min(len as u64)) as usize)
             }
@@ -249,13 +263,19 @@ async fn proxy_connection(device: TcpStream, gateway: SocketAddr, injector: Arc<
 }
 
 /// Starts a proxy for one device; returns its address.
-async fn start_proxy(gateway: SocketAddr, seed: u64, counts: Arc<FaultCounts>) -> SocketAddr {
+async fn start_proxy(
+    gateway: SocketAddr,
+    seed: u64,
+    plan: FaultPlan,
+    counts: Arc<FaultCounts>,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("the proxy binds");
     let address = listener.local_addr().expect("the proxy has an address");
     let injector = Arc::new(Mutex::new(Injector {
         rng: Rng(seed),
+        plan,
         counts: counts.clone(),
     }));
     tokio::spawn(async move {
@@ -283,6 +303,7 @@ async fn proxy_faults_lose_and_duplicate_nothing() {
         let proxy = start_proxy(
             gateway.addr(),
             SEED ^ (index as u64).wrapping_mul(0x1000_0000_01B3),
+            FAULTS,
             device_counts.clone(),
         )
         .await;
@@ -356,4 +377,100 @@ async fn proxy_faults_lose_and_duplicate_nothing() {
     assert_eq!(tally.unexpected, Vec::new(), "events no device recorded");
     assert_eq!(tally.exactly_once, sent);
     assert_eq!(contents.unreadable, 0, "every sink line is JSON");
+}
+
+/// Starts a loopback listener that accepts one connection and returns the
+/// server side of it.
+async fn one_connection() -> (SocketAddr, tokio::task::JoinHandle<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the server binds");
+    let address = listener.local_addr().expect("the server has an address");
+    let accepted = tokio::spawn(async move { listener.accept().await.expect("one connection").0 });
+    (address, accepted)
+}
+
+/// Reads `stream` until it ends; returns `Ok(0)` for an orderly close (FIN).
+async fn read_to_end(stream: &mut TcpStream) -> std::io::Result<usize> {
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) => return Ok(0),
+            Ok(Ok(_)) => continue,
+            Ok(Err(error)) => return Err(error),
+            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
+
+/// Writes 64-byte chunks through the proxy, each once the server received
+/// the one before, until a chunk does not arrive whole (at most 200
+/// chunks). Returns how each end then saw the connection end: `Ok(0)` for
+/// an orderly close (FIN), else the error. The client writes nothing after
+/// the fault, because a write to a closed connection draws a RST of its own.
+async fn end_of_connection(plan: FaultPlan) -> (std::io::Result<usize>, std::io::Result<usize>) {
+    let (server_address, accepted) = one_connection().await;
+    let counts = Arc::new(FaultCounts::default());
+    let proxy = start_proxy(server_address, SEED, plan, counts).await;
+    let mut client = TcpStream::connect(proxy).await.expect("the proxy accepts");
+    let mut server = accepted.await.expect("the server accepts");
+    let mut chunk = [0u8; 64];
+    let mut server_end = None;
+    for _ in 0..200 {
+        client
+            .write_all(&[0xA5; 64])
+            .await
+            .expect("the client writes before any fault");
+        match tokio::time::timeout(Duration::from_millis(200), server.read_exact(&mut chunk)).await
+        {
+            Ok(Ok(_)) => continue,
+            // `read_exact` reports a FIN inside the chunk as an early end of file.
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                server_end = Some(Ok(0));
+            }
+            Ok(Err(error)) => server_end = Some(Err(error)),
+            Err(_) => {}
+        }
+        break;
+    }
+    let server_end = match server_end {
+        Some(end) => end,
+        None => read_to_end(&mut server).await,
+    };
+    let client_end = read_to_end(&mut client).await;
+    (client_end, server_end)
+}
+
+#[tokio::test]
+async fn proxy_reset_sends_rst_both_ways() {
+    let plan = FaultPlan {
+        percent: 100,
+        cuts: 0,
+        resets: 1,
+        delays: 0,
+        splits: 0,
+    };
+    let (client, server) = end_of_connection(plan).await;
+    assert_eq!(
+        client.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+    assert_eq!(
+        server.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+}
+
+#[tokio::test]
+async fn proxy_cut_closes_both_ways() {
+    let plan = FaultPlan {
+        percent: 100,
+        cuts: 1,
+        resets: 0,
+        delays: 0,
+        splits: 0,
+    };
+    let (client, server) = end_of_connection(plan).await;
+    assert_eq!(client.map_err(|e| e.kind()), Ok(0));
+    assert_eq!(server.map_err(|e| e.kind()), Ok(0));
 }
