@@ -18,6 +18,12 @@
 //! decisions of each device's proxy. How the bytes fall into chunks
 //! depends on scheduling, so two runs inject faults at similar but not
 //! identical places, and the counts per kind can differ a little.
+//!
+//! NOTE: a link that stalls without a FIN or RST is not among the faults.
+//! The agent has no acknowledgement timeout: it retransmits on the stalled
+//! session and does not reconnect. With the device-to-gateway direction
+//! held for 20 s, one device retransmitted 64 times, saw no link error and
+//! kept 272 of 300 events queued.
 
 mod common;
 
