@@ -215,11 +215,25 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
     let metrics = last.scrape_metrics().unwrap_or_else(|e| panic!("{e}"));
     let duplicates_skipped =
         metric_value(&metrics, "palisade_duplicate_events_total").expect("duplicate counter");
-    let last_log = last.log_text();
+    let last_log = last.log_handle();
     let status = last
         .terminate(Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}"));
+    let last_log = last_log.text();
     assert!(status.success(), "clean shutdown, got {status}\n{last_log}");
+    assert!(
+        last_log.contains("outbox drained; gateway stopped"),
+        "the gateway drained its outbox on SIGTERM:\n{last_log}"
+    );
+    let outbox = Outbox::open(&config.database, &OutboxConfig::default())
+        .expect("the stopped gateway's database opens");
+    assert_eq!(
+        outbox
+            .depth(&["security", "telemetry"])
+            .expect("outbox depth"),
+        0,
+        "every outbox row was delivered to both sinks"
+    );
 
     let reports: Vec<DeviceReport> = devices.into_iter().map(DeviceHandle::join).collect();
     for (report, kill) in reports.iter().zip(&at_kill) {

@@ -324,12 +324,17 @@ async fn proxy_faults_lose_and_duplicate_nothing() {
     let metrics = gateway.scrape_metrics().unwrap_or_else(|e| panic!("{e}"));
     let duplicates_skipped =
         metric_value(&metrics, "palisade_duplicate_events_total").expect("duplicate counter");
-    let log = gateway.log_text();
+    let log = gateway.log_handle();
     let status = tokio::task::spawn_blocking(move || gateway.terminate(Duration::from_secs(20)))
         .await
         .expect("terminate runs")
         .unwrap_or_else(|e| panic!("{e}"));
+    let log = log.text();
     assert!(status.success(), "clean shutdown, got {status}\n{log}");
+    assert!(
+        log.contains("outbox drained; gateway stopped"),
+        "the gateway drained its outbox on SIGTERM:\n{log}"
+    );
 
     for report in &reports {
         assert_eq!(report.error, None, "device {}: {report:?}", report.index);

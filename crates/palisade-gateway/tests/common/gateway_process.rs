@@ -318,6 +318,17 @@ pub struct GatewayProcess {
     log: Arc<Mutex<Vec<String>>>,
 }
 
+/// The log lines of a [`GatewayProcess`], shared with its reader thread.
+#[derive(Debug, Clone)]
+pub struct GatewayLog(Arc<Mutex<Vec<String>>>);
+
+impl GatewayLog {
+    /// Returns the log so far as one text.
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).join("\n")
+    }
+}
+
 /// Removes ANSI escape sequences (colours) from a log line.
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -453,6 +464,12 @@ impl GatewayProcess {
     /// Returns the log so far as one text.
     pub fn log_text(&self) -> String {
         self.log_lines().join("\n")
+    }
+
+    /// Returns a handle to the log that stays readable after the process
+    /// handle is consumed, for the lines a stopping gateway writes last.
+    pub fn log_handle(&self) -> GatewayLog {
+        GatewayLog(self.log.clone())
     }
 
     /// Returns the metrics endpoint's Prometheus text.
