@@ -137,7 +137,7 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
         let before = sizes();
         let round_started = Instant::now();
         while sizes() == before && round_started.elapsed() < Duration::from_secs(2) {
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
         let killed_pid = gateway.pid();
         let status = gateway.kill();
