@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use palisade_credential::{
-    Command, Credential, CredentialKind, RejectReason, RevocationList, SoftwareSigner, TrustStore,
+    Command, Credential, CredentialKind, ReferenceSbom, RejectReason, RevocationList,
+    SoftwareSigner, TrustStore,
 };
 
 /// The type of object a file contains, read from its bytes.
@@ -17,6 +18,8 @@ pub enum FileType {
     RevocationList,
     /// A signed command.
     Command,
+    /// A signed reference SBOM.
+    ReferenceSbom,
     /// A PKCS#8 Ed25519 private key.
     PrivateKey,
     /// None of the above.
@@ -35,6 +38,9 @@ impl FileType {
         if Command::decode_unverified(bytes).is_ok() {
             return Self::Command;
         }
+        if ReferenceSbom::decode_unverified(bytes).is_ok() {
+            return Self::ReferenceSbom;
+        }
         if SoftwareSigner::from_pkcs8(bytes).is_ok() {
             return Self::PrivateKey;
         }
@@ -47,6 +53,7 @@ impl FileType {
             Self::Credential(kind) => format!("{} {kind} credential", article(kind.name())),
             Self::RevocationList => "a revocation list".to_string(),
             Self::Command => "a signed command".to_string(),
+            Self::ReferenceSbom => "a signed reference SBOM".to_string(),
             Self::PrivateKey => "a PKCS#8 private key".to_string(),
             Self::Unknown => "not a Palisade object".to_string(),
         }

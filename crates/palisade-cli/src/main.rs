@@ -1,6 +1,6 @@
 //! The `palisade` command for the factory line and operations: key
 //! generation, issuing, inspecting and verifying credentials, revocation
-//! lists and signed commands.
+//! lists, signed commands and signed reference SBOMs.
 //!
 //! Private keys are PKCS#8 Ed25519 files (DER, v1 or v2); credentials,
 //! revocation lists and commands are written in their binary encoding. Times
@@ -12,7 +12,7 @@
 //!
 //! - 0: success. A closed standard output (for example `palisade inspect
 //!   FILE | head -4`) also ends the command with 0.
-//! - 1: a verification (`verify`, `verify-command`) rejected the input; the
+//! - 1: a verification (`verify`, `verify-command`, `verify-sbom`) rejected the input; the
 //!   message ends with the library's stable reason code.
 //! - 2: usage, file or encoding error: a missing or unreadable file, a file
 //!   of the wrong type, an output file that exists without `--force`, a
@@ -42,10 +42,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use palisade_credential::{
     CREDENTIAL_VERSION, ChainVerifier, Command, CommandAction, CommandVerifier, Credential,
     CredentialBody, CredentialKind, DeviceId, IssuerLimits, KeyId, KeyUsage, MAX_ALLOWED_MODELS,
-    MAX_COMMAND_LEN, MAX_CREDENTIAL_LEN, MAX_REVOCATION_LIST_LEN, NO_EXPIRY, OsRng, PublicKey,
-    RejectReason, RevocationList, RevocationStatus, RevokedCredential, Rng, SignatureAlgorithm,
-    Signer, SoftwareSigner, StalePolicy, Subject, TrustAnchor, TrustStore, Validity,
-    VerificationTime,
+    MAX_COMMAND_LEN, MAX_CREDENTIAL_LEN, MAX_REFERENCE_SBOM_LEN, MAX_REVOCATION_LIST_LEN,
+    NO_EXPIRY, OsRng, PublicKey, REFERENCE_SBOM_VERSION, ReferenceComponent, ReferenceComponents,
+    ReferenceSbom, RejectReason, RevocationList, RevocationStatus, RevokedCredential, Rng,
+    SignatureAlgorithm, Signer, SoftwareSigner, StalePolicy, Subject, TrustAnchor, TrustStore,
+    Validity, VerificationTime,
 };
 use serde_json::{Value, json};
 
@@ -71,7 +72,7 @@ macro_rules! outln {
 #[command(
     name = "palisade",
     version,
-    about = "Keys, credentials, revocation lists and signed commands for Palisade devices",
+    about = "Keys, credentials, revocation lists, signed commands and reference SBOMs for Palisade devices",
     after_help = EXIT_CODES_HELP
 )]
 struct Cli {
@@ -95,7 +96,7 @@ enum Commands {
         #[command(subcommand)]
         kind: IssueKind,
     },
-    /// Print a credential, revocation list or command as text or JSON.
+    /// Print a credential, revocation list, command or reference SBOM as text or JSON.
     ///
     /// Decodes the file without checking any signature; use `verify` or
     /// `verify-command` for that.
@@ -214,6 +215,58 @@ ids. \"signature_checked\" is always false.")]
         #[arg(long)]
         force: bool,
     },
+    /// Write a signed reference SBOM: the components one firmware version of one model ships.
+    ///
+    /// The components file is a CycloneDX JSON BOM (each component needs a
+    /// name, a version and a SHA-256 hash) or a text file with one
+    /// component per line: NAME VERSION SHA256 (64 hex digits), separated
+    /// by spaces; blank lines and lines starting with # are skipped.
+    SignSbom {
+        /// Private key of the signer (the maker's root, or an intermediate with the sign-reference-sboms usage).
+        #[arg(long)]
+        signer_key: PathBuf,
+        /// The signer's credential file (root or intermediate, with the sign-reference-sboms usage).
+        #[arg(long)]
+        signer_credential: PathBuf,
+        /// Vendor id, as in the model's device credentials.
+        #[arg(long)]
+        vendor: u32,
+        /// Model id, as in the model's device credentials.
+        #[arg(long)]
+        model: u32,
+        /// Model name for people (at most 64 bytes).
+        #[arg(long, default_value = "")]
+        model_name: String,
+        /// Firmware version, as devices report it in their system information.
+        #[arg(long)]
+        firmware: String,
+        /// Components file: CycloneDX JSON or NAME VERSION SHA256 lines.
+        #[arg(long)]
+        components: PathBuf,
+        /// Issue time, seconds since the Unix epoch (default: now).
+        #[arg(long)]
+        issued_at: Option<u64>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Verify a signed reference SBOM against pinned device-maker roots, as a gateway does.
+    VerifySbom {
+        /// Device-maker root credential file to pin (repeat for several roots).
+        #[arg(long = "anchor", value_name = "ROOT_CREDENTIAL", required = true)]
+        anchors: Vec<PathBuf>,
+        /// Revocation list files to apply (signed by a pinned root).
+        #[arg(long = "revocation-list", value_name = "LIST")]
+        revocation_lists: Vec<PathBuf>,
+        /// Verification time in seconds since the Unix epoch (default: now).
+        #[arg(long)]
+        at: Option<u64>,
+        /// Reference SBOM file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -256,6 +309,9 @@ enum IssueKind {
         /// Root private key.
         #[arg(long)]
         key: PathBuf,
+        /// Also grant the sign-reference-sboms usage, so the root itself can sign reference SBOMs.
+        #[arg(long)]
+        sign_reference_sboms: bool,
         #[command(flatten)]
         common: CommonIssue,
     },
@@ -276,6 +332,12 @@ enum IssueKind {
         /// Window end, or "never" (default: not-after).
         #[arg(long)]
         window_not_after: Option<String>,
+        /// Grant the sign-reference-sboms usage (for the listed models).
+        #[arg(long)]
+        sign_reference_sboms: bool,
+        /// Do not grant the issue-credentials usage (a release key that only signs reference SBOMs).
+        #[arg(long)]
+        no_issue: bool,
         #[command(flatten)]
         common: CommonIssue,
     },
@@ -547,9 +609,16 @@ fn issue(output: &mut String, kind: &IssueKind) -> Outcome {
     | IssueKind::Gateway { common, .. }) = kind;
     check_output(&common.out, common.force)?;
     let (body, issuer, common) = match kind {
-        IssueKind::Root { key, common } => {
+        IssueKind::Root {
+            key,
+            sign_reference_sboms,
+            common,
+        } => {
             let signer = read_key(key)?;
-            let usage = KeyUsage::ISSUE_CREDENTIALS.union(KeyUsage::SIGN_REVOCATION_LISTS);
+            let mut usage = KeyUsage::ISSUE_CREDENTIALS.union(KeyUsage::SIGN_REVOCATION_LISTS);
+            if *sign_reference_sboms {
+                usage = usage.union(KeyUsage::SIGN_REFERENCE_SBOMS);
+            }
             (
                 base_body(
                     CredentialKind::Root,
@@ -568,16 +637,31 @@ fn issue(output: &mut String, kind: &IssueKind) -> Outcome {
             models,
             window_not_before,
             window_not_after,
+            sign_reference_sboms,
+            no_issue,
             common,
         } => {
             let issuer = read_key(issuer_key)?;
             let subject = read_key(subject_key)?.public_key();
+            let mut usage = if *no_issue {
+                KeyUsage::NONE
+            } else {
+                KeyUsage::ISSUE_CREDENTIALS
+            };
+            if *sign_reference_sboms {
+                usage = usage.union(KeyUsage::SIGN_REFERENCE_SBOMS);
+            }
+            if usage == KeyUsage::NONE {
+                return Err(usage_error(
+                    "--no-issue leaves the intermediate without any usage; add --sign-reference-sboms",
+                ));
+            }
             let mut body = base_body(
                 CredentialKind::Intermediate,
                 &issuer,
                 subject,
                 common,
-                KeyUsage::ISSUE_CREDENTIALS,
+                usage,
             )?;
             let mut sorted = models.clone();
             sorted.sort_unstable();
@@ -894,14 +978,18 @@ fn inspect(output: &mut String, path: &Path, as_json: bool) -> Outcome {
         }
         return Ok(());
     }
+    if let Ok((reference, _, signature)) = ReferenceSbom::decode_unverified(&bytes) {
+        print_reference_sbom(output, &reference, &signature, as_json);
+        return Ok(());
+    }
     if FileType::detect(&bytes) == FileType::PrivateKey {
         return Err(usage_error(format!(
-            "{} is a PKCS#8 private key, not a credential, revocation list or command; keygen prints the key id when it writes the key",
+            "{} is a PKCS#8 private key, not a credential, revocation list, command or reference SBOM; keygen prints the key id when it writes the key",
             path.display()
         )));
     }
     Err(usage_error(format!(
-        "{}: not a credential, revocation list or command; decoded as a credential: {}",
+        "{}: not a credential, revocation list, command or reference SBOM; decoded as a credential: {}",
         path.display(),
         reason_text(&credential_error)
     )))
@@ -972,6 +1060,7 @@ fn read_chain(chain: &[PathBuf]) -> Result<Vec<ChainFile>, Failure> {
                 Some("; pass a root credential with --anchor, not in the chain")
             }
             FileType::RevocationList => Some("; pass a revocation list with --revocation-list"),
+            FileType::ReferenceSbom => Some("; check it with `palisade verify-sbom`"),
             FileType::PrivateKey => Some("; pass credential files, not key files"),
             FileType::Credential(_) | FileType::Unknown => None,
         };
@@ -1266,6 +1355,295 @@ fn sign_command(
     Ok(())
 }
 
+/// Reads reference components from a CycloneDX JSON BOM or from
+/// `NAME VERSION SHA256` lines; returns them sorted by name.
+fn read_components(path: &Path) -> Result<Vec<(String, String, [u8; 32])>, Failure> {
+    let bytes = read_file(path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| usage_error(format!("{} is not UTF-8 text", path.display())))?;
+    let mut components = if text.trim_start().starts_with('{') {
+        cyclonedx_components(path, &text)?
+    } else {
+        line_components(path, &text)?
+    };
+    components.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    if let Some(pair) = components.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(usage_error(format!(
+            "{}: component {:?} is listed twice; a reference lists each name once",
+            path.display(),
+            pair[0].0
+        )));
+    }
+    Ok(components)
+}
+
+fn parse_sha256(path: &Path, name: &str, text: &str) -> Result<[u8; 32], Failure> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(text, &mut hash).map_err(|_| {
+        usage_error(format!(
+            "{}: component {name:?} has SHA-256 {text:?}; expected 64 hex digits",
+            path.display()
+        ))
+    })?;
+    Ok(hash)
+}
+
+fn cyclonedx_components(
+    path: &Path,
+    text: &str,
+) -> Result<Vec<(String, String, [u8; 32])>, Failure> {
+    let bom: Value = serde_json::from_str(text)
+        .map_err(|error| usage_error(format!("{} is not valid JSON: {error}", path.display())))?;
+    if bom["bomFormat"] != "CycloneDX" {
+        return Err(usage_error(format!(
+            "{} is JSON but not a CycloneDX BOM (bomFormat is not \"CycloneDX\")",
+            path.display()
+        )));
+    }
+    let list = bom["components"].as_array().cloned().unwrap_or_default();
+    let mut components = Vec::with_capacity(list.len());
+    for (index, component) in list.iter().enumerate() {
+        let name = component["name"].as_str().ok_or_else(|| {
+            usage_error(format!("{}: component {index} has no name", path.display()))
+        })?;
+        let version = component["version"].as_str().unwrap_or_default();
+        let hash = component["hashes"]
+            .as_array()
+            .and_then(|hashes| {
+                hashes
+                    .iter()
+                    .find(|hash| hash["alg"] == "SHA-256")
+                    .and_then(|hash| hash["content"].as_str())
+            })
+            .ok_or_else(|| {
+                usage_error(format!(
+                    "{}: component {name:?} has no SHA-256 hash; a reference needs one per component",
+                    path.display()
+                ))
+            })?;
+        components.push((
+            name.to_owned(),
+            version.to_owned(),
+            parse_sha256(path, name, hash)?,
+        ));
+    }
+    Ok(components)
+}
+
+fn line_components(path: &Path, text: &str) -> Result<Vec<(String, String, [u8; 32])>, Failure> {
+    let mut components = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [name, version, hash] = fields[..] else {
+            return Err(usage_error(format!(
+                "{} line {}: expected NAME VERSION SHA256, found {} fields",
+                path.display(),
+                number + 1,
+                fields.len()
+            )));
+        };
+        components.push((
+            name.to_owned(),
+            version.to_owned(),
+            parse_sha256(path, name, hash)?,
+        ));
+    }
+    Ok(components)
+}
+
+/// Options of `sign-sbom`.
+struct SignSbom<'a> {
+    signer_key: &'a Path,
+    signer_credential: &'a Path,
+    vendor: u32,
+    model: u32,
+    model_name: &'a str,
+    firmware: &'a str,
+    components: &'a Path,
+    issued_at: Option<u64>,
+    out: &'a Path,
+    force: bool,
+}
+
+fn sign_sbom(output: &mut String, options: &SignSbom<'_>) -> Outcome {
+    check_output(options.out, options.force)?;
+    let signer = read_key(options.signer_key)?;
+    let path = options.signer_credential;
+    let signer_credential = read_credential_file(path, "a root or intermediate credential")?;
+    let body = Credential::decode(&signer_credential)?.body;
+    if !matches!(
+        body.kind,
+        CredentialKind::Root | CredentialKind::Intermediate
+    ) {
+        return Err(usage_error(format!(
+            "{} is {} {} credential; reference SBOMs are signed by the maker's root or an intermediate",
+            path.display(),
+            article(body.kind.name()),
+            body.kind
+        )));
+    }
+    if !body.usage.contains(KeyUsage::SIGN_REFERENCE_SBOMS) {
+        return Err(usage_error(format!(
+            "{}: {} credential serial {} lacks the sign-reference-sboms usage, so gateways reject its references; issue one with --sign-reference-sboms",
+            path.display(),
+            body.kind,
+            body.serial
+        )));
+    }
+    if body.public_key != signer.public_key() {
+        return Err(usage_error(format!(
+            "{} does not belong to the key in {}",
+            path.display(),
+            options.signer_key.display()
+        )));
+    }
+    let owned = read_components(options.components)?;
+    let components: Vec<ReferenceComponent<'_>> = owned
+        .iter()
+        .map(|(name, version, sha256)| ReferenceComponent {
+            name,
+            version,
+            sha256: *sha256,
+        })
+        .collect();
+    let reference = ReferenceSbom {
+        version: REFERENCE_SBOM_VERSION,
+        vendor_id: options.vendor,
+        model_id: options.model,
+        model_name: options.model_name,
+        firmware_version: options.firmware,
+        issued_at: options.issued_at.unwrap_or_else(now),
+        components: ReferenceComponents::from_slice(&components),
+        signer_credential: &signer_credential,
+    };
+    let mut buffer = vec![0u8; MAX_REFERENCE_SBOM_LEN];
+    let len = reference.sign(&signer, &mut buffer).map_err(|reason| {
+        usage_error(format!(
+            "cannot sign the reference SBOM from {}: {}",
+            options.components.display(),
+            reason_text(&reason)
+        ))
+    })?;
+    write_file(options.out, &buffer[..len], options.force)?;
+    outln!(
+        output,
+        "wrote {} (reference SBOM for vendor {} model {} firmware {}, {})",
+        options.out.display(),
+        options.vendor,
+        options.model,
+        options.firmware,
+        plural(components.len(), "component")
+    );
+    Ok(())
+}
+
+fn verify_sbom(
+    output: &mut String,
+    anchors: &[PathBuf],
+    revocation_lists: &[PathBuf],
+    at: Option<u64>,
+    file: &Path,
+) -> Outcome {
+    let time = VerificationTime::Trusted(at.unwrap_or_else(now));
+    let roots = load_anchors(anchors, time)?;
+    let lists = load_revocation_lists(revocation_lists, &roots, time)?;
+    let bytes = read_file(file)?;
+    let file_type = FileType::detect(&bytes);
+    if !matches!(file_type, FileType::ReferenceSbom | FileType::Unknown) {
+        return Err(usage_error(format!(
+            "{} is {}, not a reference SBOM; pass the file written by `palisade sign-sbom`",
+            file.display(),
+            file_type.description()
+        )));
+    }
+    let reference = ReferenceSbom::decode_and_verify(&bytes, &roots, time, &lists)
+        .map_err(rejected_in(file))?;
+    outln!(
+        output,
+        "valid: reference SBOM for vendor {} model {} firmware {}, {}, signed by key {}",
+        reference.vendor_id,
+        reference.model_id,
+        reference.firmware_version,
+        plural(reference.components.len(), "component"),
+        reference
+            .signer_key_id()
+            .map(|key_id| key_id.to_string())
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn reference_sbom_json(reference: &ReferenceSbom<'_>, signature: &[u8; 64]) -> Value {
+    let signer = Credential::decode(reference.signer_credential).ok();
+    json!({
+        "type": "reference_sbom",
+        "version": reference.version,
+        "vendor_id": reference.vendor_id,
+        "model_id": reference.model_id,
+        "model_name": reference.model_name,
+        "firmware_version": reference.firmware_version,
+        "issued_at": reference.issued_at.to_string(),
+        "components": reference.components.iter().map(|component| json!({
+            "name": component.name,
+            "version": component.version,
+            "sha256": hex::encode(component.sha256),
+        })).collect::<Vec<_>>(),
+        "signer": signer.map(|signer| json!({
+            "kind": signer.body.kind.name(),
+            "serial": signer.body.serial.to_string(),
+            "key_id": signer.key_id().to_string(),
+            "issuer_key_id": signer.body.issuer.to_string(),
+        })),
+        "signature": hex::encode(signature),
+        "signature_checked": false,
+    })
+}
+
+fn print_reference_sbom(
+    output: &mut String,
+    reference: &ReferenceSbom<'_>,
+    signature: &[u8; 64],
+    as_json: bool,
+) {
+    if as_json {
+        outln!(output, "{:#}", reference_sbom_json(reference, signature));
+        return;
+    }
+    outln!(output, "reference SBOM (version {})", reference.version);
+    outln!(output, "  vendor id:  {}", reference.vendor_id);
+    outln!(output, "  model id:   {}", reference.model_id);
+    outln!(output, "  model name: {}", reference.model_name);
+    outln!(output, "  firmware:   {}", reference.firmware_version);
+    outln!(output, "  issued at:  {}", reference.issued_at);
+    if let Ok(signer) = Credential::decode(reference.signer_credential) {
+        outln!(
+            output,
+            "  signer:     {} serial {} key id {}",
+            signer.body.kind,
+            signer.body.serial,
+            signer.key_id()
+        );
+    }
+    outln!(output, "  components: {}", reference.components.len());
+    for component in reference.components.iter() {
+        outln!(
+            output,
+            "    {} {} sha256 {}",
+            component.name,
+            component.version,
+            hex::encode(component.sha256)
+        );
+    }
+    outln!(
+        output,
+        "  signature:  not checked; use `palisade verify-sbom`"
+    );
+}
+
 fn run(output: &mut String, cli: Cli) -> Outcome {
     match cli.command {
         Commands::Keygen { out, force } => keygen(output, &out, force),
@@ -1338,6 +1716,38 @@ fn run(output: &mut String, cli: Cli) -> Outcome {
             &out,
             force,
         ),
+        Commands::SignSbom {
+            signer_key,
+            signer_credential,
+            vendor,
+            model,
+            model_name,
+            firmware,
+            components,
+            issued_at,
+            out,
+            force,
+        } => sign_sbom(
+            output,
+            &SignSbom {
+                signer_key: &signer_key,
+                signer_credential: &signer_credential,
+                vendor,
+                model,
+                model_name: &model_name,
+                firmware: &firmware,
+                components: &components,
+                issued_at,
+                out: &out,
+                force,
+            },
+        ),
+        Commands::VerifySbom {
+            anchors,
+            revocation_lists,
+            at,
+            file,
+        } => verify_sbom(output, &anchors, &revocation_lists, at, &file),
     }
 }
 

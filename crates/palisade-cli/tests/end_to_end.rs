@@ -1015,3 +1015,313 @@ fn anchor_errors_use_reason_code() {
     assert!(stderr.contains("(reason code 1)"), "{}", text(&output));
     assert!(!stderr.contains("(code "), "{}", text(&output));
 }
+
+const OPENSSL_SHA256: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const ZLIB_SHA256: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+
+/// Writes a components file of `NAME VERSION SHA256` lines.
+fn component_lines(f: &Factory) -> PathBuf {
+    let file = path(&f.dir, "components.txt");
+    std::fs::write(
+        &file,
+        format!(
+            "# IP-200 firmware 2.4.1\n\nzlib1g 1:1.2.13.dfsg-1 {ZLIB_SHA256}\nopenssl 3.0.13-1~deb12u1 {OPENSSL_SHA256}\n"
+        ),
+    )
+    .expect("components file");
+    file
+}
+
+/// Issues a second root credential for the root key that may sign reference SBOMs.
+fn sbom_root(f: &Factory) -> PathBuf {
+    let root = path(&f.dir, "sbom-root.cred");
+    run_ok(&[
+        "issue",
+        "root",
+        "--key",
+        s(&f.root_key),
+        "--sign-reference-sboms",
+        "--not-before",
+        "1700000000",
+        "--serial",
+        "2",
+        "--vendor",
+        "4660",
+        "--out",
+        s(&root),
+    ]);
+    root
+}
+
+fn sign_sbom_args<'a>(
+    key: &'a Path,
+    credential: &'a Path,
+    components: &'a Path,
+    model: &'a str,
+    out: &'a Path,
+) -> Vec<&'a str> {
+    vec![
+        "sign-sbom",
+        "--signer-key",
+        s(key),
+        "--signer-credential",
+        s(credential),
+        "--vendor",
+        "4660",
+        "--model",
+        model,
+        "--model-name",
+        "IP-200 infusion pump",
+        "--firmware",
+        "2.4.1",
+        "--components",
+        s(components),
+        "--issued-at",
+        "1790000000",
+        "--out",
+        s(out),
+    ]
+}
+
+#[test]
+fn sign_sbom_verify_and_inspect() {
+    let f = factory();
+    let root = sbom_root(&f);
+    let components = component_lines(&f);
+    let out = path(&f.dir, "ip200.sbom");
+    let signed = run_ok(&sign_sbom_args(&f.root_key, &root, &components, "42", &out));
+    let stdout = String::from_utf8_lossy(&signed.stdout);
+    assert!(stdout.contains("2 components"), "{stdout}");
+
+    let verified = run_ok(&[
+        "verify-sbom",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1800000000",
+        s(&out),
+    ]);
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(stdout.starts_with("valid: reference SBOM"), "{stdout}");
+    assert!(stdout.contains("model 42 firmware 2.4.1"), "{stdout}");
+
+    let inspected = run_ok(&["inspect", s(&out)]);
+    let stdout = String::from_utf8_lossy(&inspected.stdout);
+    assert!(stdout.starts_with("reference SBOM (version 1)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("openssl 3.0.13-1~deb12u1 sha256 {OPENSSL_SHA256}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("signer:     root serial 2"), "{stdout}");
+    assert!(stdout.contains("not checked"), "{stdout}");
+
+    let inspected = run_ok(&["inspect", "--json", s(&out)]);
+    let value: serde_json::Value =
+        serde_json::from_slice(&inspected.stdout).expect("inspect --json prints JSON");
+    assert_eq!(value["type"], "reference_sbom");
+    assert_eq!(value["model_id"], 42);
+    assert_eq!(value["vendor_id"], 4660);
+    assert_eq!(value["firmware_version"], "2.4.1");
+    assert_eq!(value["issued_at"], "1790000000");
+    assert_eq!(value["signature_checked"], false);
+    // Sorted by name, whatever the order in the file.
+    assert_eq!(value["components"][0]["name"], "openssl");
+    assert_eq!(value["components"][1]["name"], "zlib1g");
+    assert_eq!(value["components"][1]["sha256"], ZLIB_SHA256);
+}
+
+#[test]
+fn verify_sbom_rejects_flipped_byte() {
+    let f = factory();
+    let root = sbom_root(&f);
+    let components = component_lines(&f);
+    let out = path(&f.dir, "ip200.sbom");
+    run_ok(&sign_sbom_args(&f.root_key, &root, &components, "42", &out));
+    let mut bytes = std::fs::read(&out).expect("reference file");
+    let hash = bytes
+        .windows(32)
+        .position(|window| window == [0x33; 32])
+        .expect("zlib1g hash in the file");
+    bytes[hash] ^= 0x01;
+    let altered = path(&f.dir, "altered.sbom");
+    std::fs::write(&altered, &bytes).expect("altered file");
+    let output = palisade(&[
+        "verify-sbom",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1800000000",
+        s(&altered),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("altered.sbom"), "{stderr}");
+    assert!(stderr.contains("reason code 22"), "{stderr}");
+}
+
+#[test]
+fn release_intermediate_signs_cyclonedx() {
+    let f = factory();
+    let release_key = path(&f.dir, "release.pk8");
+    run_ok(&["keygen", "--out", s(&release_key)]);
+    let release = path(&f.dir, "release.cred");
+    run_ok(&[
+        "issue",
+        "intermediate",
+        "--issuer-key",
+        s(&f.root_key),
+        "--subject-key",
+        s(&release_key),
+        "--sign-reference-sboms",
+        "--no-issue",
+        "--model",
+        "42",
+        "--not-before",
+        "1700000000",
+        "--not-after",
+        "2000000000",
+        "--out",
+        s(&release),
+    ]);
+    let inspected = run_ok(&["inspect", s(&release)]);
+    let stdout = String::from_utf8_lossy(&inspected.stdout);
+    assert!(
+        stdout.contains("usage:             sign-reference-sboms\n"),
+        "{stdout}"
+    );
+
+    let bom = path(&f.dir, "bom.cdx.json");
+    std::fs::write(
+        &bom,
+        serde_json::json!({
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.5",
+            "components": [
+                {"type": "library", "name": "openssl", "version": "3.0.13-1~deb12u1",
+                 "hashes": [{"alg": "SHA-256", "content": OPENSSL_SHA256}]},
+                {"type": "application", "name": "dosing-service", "version": "2.4.1",
+                 "hashes": [{"alg": "SHA-1", "content": "00"}, {"alg": "SHA-256", "content": ZLIB_SHA256}]},
+            ]
+        })
+        .to_string(),
+    )
+    .expect("BOM file");
+    let out = path(&f.dir, "ip200.sbom");
+    run_ok(&sign_sbom_args(&release_key, &release, &bom, "42", &out));
+    run_ok(&[
+        "verify-sbom",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1800000000",
+        s(&out),
+    ]);
+
+    // The release key may sign only for model 42.
+    let other = path(&f.dir, "other-model.sbom");
+    run_ok(&sign_sbom_args(&release_key, &release, &bom, "99", &other));
+    let output = palisade(&[
+        "verify-sbom",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1800000000",
+        s(&other),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("reason code 34"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn sign_sbom_rejects_signer_without_usage() {
+    let f = factory();
+    let components = component_lines(&f);
+    let out = path(&f.dir, "ip200.sbom");
+    // The factory intermediate may issue credentials, not sign references.
+    let output = palisade(&sign_sbom_args(
+        &f.intermediate_key,
+        &f.intermediate,
+        &components,
+        "42",
+        &out,
+    ));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("lacks the sign-reference-sboms usage"),
+        "{}",
+        text(&output)
+    );
+    // A device credential is never a reference signer.
+    let output = palisade(&sign_sbom_args(
+        &f.device_key,
+        &f.device,
+        &components,
+        "42",
+        &out,
+    ));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(!out.exists());
+}
+
+#[test]
+fn sign_sbom_rejects_bad_component_files() {
+    let f = factory();
+    let root = sbom_root(&f);
+    let out = path(&f.dir, "ip200.sbom");
+    let cases = [
+        (
+            "two-fields.txt",
+            "openssl 3.0.13\n".to_owned(),
+            "expected NAME VERSION SHA256",
+        ),
+        (
+            "short-hash.txt",
+            "openssl 3.0.13 abcd\n".to_owned(),
+            "expected 64 hex digits",
+        ),
+        (
+            "duplicate.txt",
+            format!("openssl 1 {OPENSSL_SHA256}\nopenssl 2 {OPENSSL_SHA256}\n"),
+            "listed twice",
+        ),
+        (
+            "no-hash.cdx.json",
+            r#"{"bomFormat": "CycloneDX", "components": [{"name": "openssl", "version": "3"}]}"#
+                .to_owned(),
+            "has no SHA-256 hash",
+        ),
+        (
+            "not-cyclonedx.json",
+            r#"{"components": []}"#.to_owned(),
+            "not a CycloneDX BOM",
+        ),
+    ];
+    for (name, content, expected) in cases {
+        let file = path(&f.dir, name);
+        std::fs::write(&file, content).expect("components file");
+        let output = palisade(&sign_sbom_args(&f.root_key, &root, &file, "42", &out));
+        assert_eq!(output.status.code(), Some(2), "{name}: {}", text(&output));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(expected),
+            "{name}: {}",
+            text(&output)
+        );
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn verify_sbom_names_wrong_file_type() {
+    let f = factory();
+    let output = palisade(&["verify-sbom", "--anchor", s(&f.root), s(&f.device)]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not a reference SBOM"),
+        "{}",
+        text(&output)
+    );
+}
