@@ -1160,16 +1160,30 @@ fn play_sequence_attack(session: &mut DeviceSession, role: Role) {
     }
 }
 
+/// What one simulated device plays.
+#[derive(Debug, Clone, Copy)]
+struct DevicePlan {
+    /// Device index, which also selects its model.
+    index: usize,
+    /// Attack it plays, if any.
+    role: Role,
+    /// Whether its openssl hash differs from the model's reference SBOM.
+    drifted: bool,
+}
+
 async fn run_device(
     addr: SocketAddr,
     keys: DeviceKeys,
     operator_roots: TrustStore,
-    index: usize,
-    role: Role,
-    drifted: bool,
+    plan: DevicePlan,
     linger: Arc<tokio::sync::Notify>,
     finished: Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<(u64, u64), FleetError> {
+    let DevicePlan {
+        index,
+        role,
+        drifted,
+    } = plan;
     let fail = |reason: String| FleetError::Device {
         device: keys.name.clone(),
         reason,
@@ -1578,15 +1592,16 @@ pub async fn run(options: &FleetOptions) -> Result<FleetReport, FleetError> {
             device: device_credential(&pki, 1_000 + index as u64, id, model, validity)?,
         };
         device_ids.push(keys.device.device_id);
-        let role = role(index, options.clean);
-        let drifted = !options.clean && index == DRIFT_DEVICE;
+        let plan = DevicePlan {
+            index,
+            role: role(index, options.clean),
+            drifted: !options.clean && index == DRIFT_DEVICE,
+        };
         devices.spawn(run_device(
             addr,
             keys,
             operator_roots.clone(),
-            index,
-            role,
-            drifted,
+            plan,
             linger.clone(),
             finished.clone(),
         ));
