@@ -249,9 +249,10 @@ fn fuzz_seed_corpus_accepted() {
     use palisade_credential::fuzzing;
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
     type EntryPoint = fn(&[u8]) -> bool;
-    let targets: [(&str, EntryPoint); 6] = [
+    let targets: [(&str, EntryPoint); 7] = [
         ("credential_decode", fuzzing::credential_decode),
         ("revocation_list", fuzzing::revocation_list),
+        ("reference_sbom", fuzzing::reference_sbom),
         ("handshake_msg1", fuzzing::handshake_msg1),
         ("handshake_msg2", fuzzing::handshake_msg2),
         ("handshake_msg3", fuzzing::handshake_msg3),
