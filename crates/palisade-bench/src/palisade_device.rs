@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use palisade_credential::handshake::{DeviceHandshake, DeviceIdentity, MAX_MSG1_LEN, MSG3_LEN};
 use palisade_credential::{OsRng, SessionOpener, SessionSealer, TrustStore, VerificationTime};
@@ -197,9 +197,8 @@ impl Session {
             }
         }
         outcome.acknowledged = acked;
-        // Closing the socket ends the session on the gateway.
-        drop(self.link);
-        tokio::time::sleep(Duration::from_millis(0)).await;
+        // Dropping the session closes the socket, which ends the session on
+        // the gateway.
         Ok(outcome)
     }
 }

@@ -46,6 +46,9 @@ pub struct Pki {
     pub operator_root: Issued,
     /// Gateway credential from the operator root.
     pub gateway: Issued,
+    /// Validity of the intermediate; device credentials get the same, so
+    /// that they stay inside the issuer's window.
+    pub window: Validity,
 }
 
 /// Returns the device id of device `index`: `B0 01`, ten zero bytes, then
@@ -174,12 +177,12 @@ impl Pki {
             factory,
             operator_root,
             gateway,
+            window,
         })
     }
 
     /// Issues the credential of device `index`.
     pub fn device(&self, index: u32) -> Result<DeviceKeys, RejectReason> {
-        let now = now_secs();
         let id = device_id(index);
         let device = issue(
             CredentialKind::Device,
@@ -187,10 +190,7 @@ impl Pki {
             &self.factory.signer,
             SoftwareSigner::generate(&mut OsRng)?,
             subject(id, MODEL),
-            Validity {
-                not_before: now - 86_400,
-                not_after: now + 365 * 86_400,
-            },
+            self.window,
             KeyUsage::SEND_EVENTS.union(KeyUsage::RECEIVE_COMMANDS),
             None,
         )?;

@@ -69,7 +69,7 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
         limit.current = limit.maximum;
-        setrlimit(Resource::Nofile, limit.clone()).map_err(io::Error::from)?;
+        setrlimit(Resource::Nofile, limit).map_err(io::Error::from)?;
     }
     Ok(limit.current.unwrap_or(u64::MAX))
 }
