@@ -37,6 +37,17 @@ pub const SENDER_WINDOW: usize = 16;
 /// Commands that can wait for the safety interlock at once.
 pub const MAX_DEFERRED_COMMANDS: usize = 4;
 
+/// Default of [`AgentConfig::ack_timeout_ms`]: 60 seconds.
+///
+/// With the default [`SenderConfig`] (1 s first retransmission timeout,
+/// doubling up to 30 s), a record unacknowledged for 60 s has been
+/// retransmitted five times (at 1, 3, 7, 15 and 31 s), so a short loss
+/// burst or a busy gateway does not end the session, and a dead path is
+/// still left well before the gateway's own idle timeout (300 s in the
+/// gateway binary) or TCP's retransmission limit (about 15 minutes with
+/// the Linux default `tcp_retries2`) would notice.
+pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 60_000;
+
 /// Settings of an [`Agent`]. Intervals are milliseconds of uptime; `None`
 /// turns a periodic event off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +70,20 @@ pub struct AgentConfig {
     pub sender: SenderConfig,
     /// Maximum wait for handshake message 2, in milliseconds.
     pub handshake_timeout_ms: u64,
+    /// Maximum time, in milliseconds, that a session may go without
+    /// acknowledgement progress while records are in flight; then
+    /// [`Agent::poll`] drops the session and returns
+    /// [`AgentError::AckTimeout`]. The clock starts at the first
+    /// transmission after everything was acknowledged and restarts at each
+    /// acknowledgement that releases a record. `None` turns the check off,
+    /// so a link that stalls without an error is never left.
+    ///
+    /// Heartbeats are records like any other, so with heartbeats on, a
+    /// gateway that stops acknowledging is detected within
+    /// `heartbeat_interval_ms + ack_timeout_ms` even when no other event is
+    /// waiting. With heartbeats off and nothing to send, an idle session is
+    /// not checked.
+    pub ack_timeout_ms: Option<u64>,
 }
 
 impl Default for AgentConfig {
@@ -73,6 +98,7 @@ impl Default for AgentConfig {
             queue_overflow: OverflowPolicy::DropOldest,
             sender: SenderConfig::default(),
             handshake_timeout_ms: 10_000,
+            ack_timeout_ms: Some(DEFAULT_ACK_TIMEOUT_MS),
         }
     }
 }
@@ -162,6 +188,9 @@ pub struct Counters {
     pub commands_rejected: u64,
     /// Writes of the persistent state that failed.
     pub persist_failures: u64,
+    /// Sessions dropped because no acknowledgement progress came within
+    /// [`AgentConfig::ack_timeout_ms`].
+    pub ack_timeouts: u64,
 }
 
 /// What one [`Agent::poll`] did on the link.
@@ -189,6 +218,21 @@ pub enum AgentError<E: core::fmt::Debug> {
     RejectedByGateway {
         /// The credential crate's `RejectReason::code`.
         code: u8,
+    },
+    /// Records were in flight and no acknowledgement released any of them
+    /// within [`AgentConfig::ack_timeout_ms`]; the session was dropped.
+    /// Close the link and reconnect. The records stay queued and are sent
+    /// again on the next session.
+    #[error(
+        "no acknowledgement progress for {waited_ms} ms (limit {timeout_ms} ms) with {in_flight} records unacknowledged; the session was dropped, reconnect"
+    )]
+    AckTimeout {
+        /// Time since the last acknowledgement progress.
+        waited_ms: u64,
+        /// The limit, [`AgentConfig::ack_timeout_ms`].
+        timeout_ms: u64,
+        /// Records registered with the sender and not acknowledged.
+        in_flight: usize,
     },
     /// No handshake message 2 within the handshake timeout.
     #[error("no handshake answer from the gateway within {timeout_ms} ms")]
@@ -320,6 +364,10 @@ pub struct Agent<'a, St, P, S: ?Sized, const SLOTS: usize, const SLOT_BYTES: usi
     /// Queue sequence number from which records are not yet registered
     /// with the sender.
     registered_next: u64,
+    /// Uptime of the last acknowledgement progress, or of the first
+    /// transmission after everything was acknowledged; `None` while nothing
+    /// is in flight on the session.
+    waiting_since: Option<u64>,
     counters: Counters,
     schedule: Schedule,
     tx: [u8; FRAME_BUFFER_LEN],
@@ -399,6 +447,7 @@ where
             connection: None,
             sender: Sender::new(state.boot_counter, first, config.sender),
             registered_next: first,
+            waiting_since: None,
             counters: Counters::default(),
             schedule: Schedule {
                 heartbeat: config.heartbeat_interval_ms.unwrap_or(u64::MAX),
@@ -496,6 +545,7 @@ where
     /// one.
     pub fn disconnect(&mut self) {
         self.connection = None;
+        self.waiting_since = None;
         self.sender.on_disconnect();
     }
 
@@ -669,13 +719,40 @@ where
         if self.connection.is_none() {
             return Ok(PollStatus::Offline);
         }
-        match self.exchange(link, device) {
+        let result = self
+            .exchange(link, device)
+            .and_then(|()| self.check_ack_timeout(now));
+        match result {
             Ok(()) => Ok(PollStatus::Online),
             Err(error) => {
                 self.disconnect();
                 Err(error)
             }
         }
+    }
+
+    /// Fails when records are in flight and the last acknowledgement
+    /// progress is [`AgentConfig::ack_timeout_ms`] or more in the past.
+    fn check_ack_timeout<E: core::fmt::Debug>(&mut self, now: u64) -> Result<(), AgentError<E>> {
+        let (Some(timeout_ms), Some(since)) = (self.config.ack_timeout_ms, self.waiting_since)
+        else {
+            return Ok(());
+        };
+        let waited_ms = now.saturating_sub(since);
+        if waited_ms < timeout_ms {
+            return Ok(());
+        }
+        self.counters.ack_timeouts += 1;
+        let in_flight = self.sender.len();
+        #[cfg(feature = "linux")]
+        log::warn!(
+            "no acknowledgement progress for {waited_ms} ms (limit {timeout_ms} ms) with {in_flight} records unacknowledged; dropping the session"
+        );
+        Err(AgentError::AckTimeout {
+            waited_ms,
+            timeout_ms,
+            in_flight,
+        })
     }
 
     fn run_schedule(&mut self, now: u64, snapshots: &mut dyn SnapshotSource) {
@@ -731,6 +808,12 @@ where
             Ok(Message::Ack(ack)) => {
                 let acknowledged = self.sender.on_ack(&ack, |_| {});
                 self.counters.acknowledged += acknowledged as u64;
+                if acknowledged > 0 {
+                    // Progress: the wait starts over for what is still in
+                    // flight, and stops when nothing is.
+                    self.waiting_since =
+                        (!self.sender.is_empty()).then_some(self.recorder.uptime_ms);
+                }
                 if ack.boot == self.state.boot_counter && ack.next > 0 {
                     // Records below `next` all arrived; the queue keeps the
                     // rest until `next` passes them.
@@ -802,6 +885,7 @@ where
                 .data(&transmit.header, record, &mut self.tx)
                 .map_err(AgentError::Frame)?;
             link.send(frame).map_err(AgentError::Link)?;
+            self.waiting_since.get_or_insert(now);
             if transmit.attempt > 1 {
                 self.counters.retried += 1;
             } else {

@@ -30,8 +30,10 @@
 //! [`SENDER_WINDOW`] records in flight. [`Agent::new`] fails only when the
 //! persistent state cannot be read or written; [`Agent::connect`] fails on
 //! a handshake that does not complete, and [`Agent::poll`] only on a link
-//! error, after which it drops the session and keeps every unacknowledged
-//! record for the next one.
+//! error or when the gateway stops acknowledging for
+//! [`AgentConfig::ack_timeout_ms`] (60 s by default) while records are in
+//! flight. In both cases it drops the session and keeps every
+//! unacknowledged record for the next one.
 //!
 //! ```
 //! use palisade_agent::clock::ManualClock;
@@ -154,6 +156,7 @@ pub mod peer;
 pub mod persist;
 
 pub use agent::{
-    Agent, AgentConfig, AgentError, Counters, Device, EventSink, EventSource, FRAME_BUFFER_LEN,
-    MAX_DEFERRED_COMMANDS, NoSnapshots, PollStatus, SENDER_WINDOW, SnapshotKind, SnapshotSource,
+    Agent, AgentConfig, AgentError, Counters, DEFAULT_ACK_TIMEOUT_MS, Device, EventSink,
+    EventSource, FRAME_BUFFER_LEN, MAX_DEFERRED_COMMANDS, NoSnapshots, PollStatus, SENDER_WINDOW,
+    SnapshotKind, SnapshotSource,
 };

@@ -282,6 +282,7 @@ fn main() -> ! {
             max_rto_ms: 30_000,
             initial_credit: 8,
         },
+        ack_timeout_ms: Some(palisade_agent::DEFAULT_ACK_TIMEOUT_MS),
     };
     let persist = SlotStore::new(MemoryFlash::<STORE_LEN>::new()).unwrap_or_else(|_| fail("state"));
     let mut agent: Agent<'_, MemoryStorage<4096, 32>, _, SoftwareSigner, AGGREGATOR_SLOTS, 256> =
