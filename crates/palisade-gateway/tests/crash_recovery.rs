@@ -36,6 +36,7 @@ const PLAN: DevicePlan = DevicePlan {
     security_every: 4,
     time_limit: Duration::from_secs(40),
     idle_timeout_ms: 10,
+    ack_timeout_ms: Some(palisade_agent::DEFAULT_ACK_TIMEOUT_MS),
 };
 
 /// Polls `condition` every 10 ms for at most `limit`; returns whether it held.

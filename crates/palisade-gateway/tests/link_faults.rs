@@ -19,11 +19,10 @@
 //! depends on scheduling, so two runs inject faults at similar but not
 //! identical places, and the counts per kind can differ a little.
 //!
-//! NOTE: a link that stalls without a FIN or RST is not among the faults.
-//! The agent has no acknowledgement timeout: it retransmits on the stalled
-//! session and does not reconnect. With the device-to-gateway direction
-//! held for 20 s, one device retransmitted 64 times, saw no link error and
-//! kept 272 of 300 events queued.
+//! A separate test stalls the link: its proxy stops forwarding one
+//! direction of a connection for longer than the agent's acknowledgement
+//! timeout, without closing either side, and checks that the agent gives
+//! up on that session, reconnects and still delivers every event once.
 
 mod common;
 
@@ -49,6 +48,7 @@ const PLAN: DevicePlan = DevicePlan {
     security_every: 4,
     time_limit: Duration::from_secs(45),
     idle_timeout_ms: 10,
+    ack_timeout_ms: Some(palisade_agent::DEFAULT_ACK_TIMEOUT_MS),
 };
 
 /// How often a proxy injects faults, and how many of each kind at most.
@@ -484,4 +484,247 @@ async fn proxy_cut_closes_both_ways() {
     let (client, server) = end_of_connection(plan).await;
     assert_eq!(client.map_err(|e| e.kind()), Ok(0));
     assert_eq!(server.map_err(|e| e.kind()), Ok(0));
+}
+
+/// Which direction of a connection a [`Stall`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Device to gateway: DATA frames stop arriving at the gateway.
+    Upstream,
+    /// Gateway to device: acknowledgements stop arriving at the device.
+    Downstream,
+}
+
+/// One hold of one direction, for the first chunk that direction forwards
+/// after the test arms it. The connection stays open throughout.
+#[derive(Debug)]
+struct Stall {
+    direction: Direction,
+    duration: Duration,
+    /// Set by the test once the session carries events; cleared by the
+    /// hold, so later connections pass unchanged.
+    armed: std::sync::atomic::AtomicBool,
+    /// Chunks held.
+    holds: AtomicU64,
+    /// Connections accepted and connections ended.
+    connections: AtomicU64,
+    closed: AtomicU64,
+}
+
+impl Stall {
+    fn new(direction: Direction, duration: Duration) -> Self {
+        Self {
+            direction,
+            duration,
+            armed: std::sync::atomic::AtomicBool::new(false),
+            holds: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Forwards `from` to `to` until `from` closes or a write fails. When
+/// `stall` is given and armed, the next chunk waits `stall.duration`
+/// before it is forwarded, and nothing more is read meanwhile.
+async fn stalling_pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    stall: Option<&Stall>,
+) {
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        let len = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(len) => len,
+        };
+        if let Some(stall) = stall
+            && stall.armed.swap(false, Ordering::SeqCst)
+        {
+            stall.holds.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(stall.duration).await;
+        }
+        if to.write_all(&buffer[..len]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Starts a proxy that forwards every connection unchanged except for the
+/// one hold of `stall`; returns its address.
+async fn start_stalling_proxy(gateway: SocketAddr, stall: Arc<Stall>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the proxy binds");
+    let address = listener.local_addr().expect("the proxy has an address");
+    tokio::spawn(async move {
+        while let Ok((device, _)) = listener.accept().await {
+            stall.connections.fetch_add(1, Ordering::SeqCst);
+            let stall = stall.clone();
+            tokio::spawn(async move {
+                if let Ok(upstream) = TcpStream::connect(gateway).await {
+                    let _ = device.set_nodelay(true);
+                    let _ = upstream.set_nodelay(true);
+                    let (device_read, device_write) = device.into_split();
+                    let (upstream_read, upstream_write) = upstream.into_split();
+                    let held = |direction| (stall.direction == direction).then_some(&*stall);
+                    // Either side closing ends the pair, and dropping the
+                    // halves closes the other side with a FIN.
+                    tokio::select! {
+                        () = stalling_pump(device_read, upstream_write, held(Direction::Upstream)) => {}
+                        () = stalling_pump(upstream_read, device_write, held(Direction::Downstream)) => {}
+                    }
+                }
+                stall.closed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    address
+}
+
+/// Acknowledgement timeout of the stalled devices; the 3 s hold is three
+/// times as long.
+const STALL_ACK_TIMEOUT_MS: u64 = 1_000;
+const STALL_HOLD: Duration = Duration::from_secs(3);
+/// Events a device has delivered when its proxy arms the hold, so the hold
+/// falls inside an established session, not in the handshake.
+const ACKNOWLEDGED_BEFORE_STALL: u64 = 20;
+
+const STALL_PLAN: DevicePlan = DevicePlan {
+    events: 300,
+    interval: Duration::from_millis(5),
+    security_every: 4,
+    time_limit: Duration::from_secs(20),
+    idle_timeout_ms: 10,
+    ack_timeout_ms: Some(STALL_ACK_TIMEOUT_MS),
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_link_reconnects_and_delivers_once() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let directions = [Direction::Upstream, Direction::Downstream];
+    let pki = TestPki::generate(&dir.path().join("pki"), directions.len());
+    let config = GatewayConfig::in_dir(dir.path());
+    let config_path = config.write(&dir.path().join("gateway.toml"));
+    let gateway = GatewayProcess::start(&pki, &config_path, 10).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut stalls = Vec::new();
+    let mut devices: Vec<DeviceHandle> = Vec::new();
+    for (index, direction) in directions.into_iter().enumerate() {
+        let stall = Arc::new(Stall::new(direction, STALL_HOLD));
+        let proxy = start_stalling_proxy(gateway.addr(), stall.clone()).await;
+        devices.push(spawn_device(&pki, index, proxy, STALL_PLAN));
+        stalls.push(stall);
+    }
+
+    // Arm each hold once its device's first session carries events.
+    let arm_deadline = Instant::now() + Duration::from_secs(10);
+    let mut armed = [false; 2];
+    while armed.contains(&false) && Instant::now() < arm_deadline {
+        for (index, device) in devices.iter().enumerate() {
+            let progress = device.progress.snapshot();
+            if !armed[index] && progress.acknowledged >= ACKNOWLEDGED_BEFORE_STALL {
+                assert_eq!(
+                    progress.sessions, 1,
+                    "device {index} is in its first session"
+                );
+                stalls[index].armed.store(true, Ordering::SeqCst);
+                armed[index] = true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        armed,
+        [true, true],
+        "both devices delivered events before the stall"
+    );
+
+    let reports: Vec<DeviceReport> =
+        tokio::task::spawn_blocking(move || devices.into_iter().map(DeviceHandle::join).collect())
+            .await
+            .expect("the device threads end");
+
+    // The upstream hold still keeps DATA frames of the dropped session; wait
+    // until it releases them to the gateway and every proxied connection
+    // has ended, so the sinks include any resend they cause.
+    let close_deadline = Instant::now() + STALL_HOLD + Duration::from_secs(5);
+    while stalls
+        .iter()
+        .any(|stall| stall.closed.load(Ordering::SeqCst) < stall.connections.load(Ordering::SeqCst))
+        && Instant::now() < close_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let metrics = gateway.scrape_metrics().unwrap_or_else(|e| panic!("{e}"));
+    let duplicates_skipped =
+        metric_value(&metrics, "palisade_duplicate_events_total").expect("duplicate counter");
+    let log = gateway.log_handle();
+    let status = tokio::task::spawn_blocking(move || gateway.terminate(Duration::from_secs(20)))
+        .await
+        .expect("terminate runs")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = log.text();
+    assert!(status.success(), "clean shutdown, got {status}\n{log}");
+
+    let contents = SinkContents::read(&config.output);
+    let tally = Tally::check(&contents, &reports, &STALL_PLAN);
+    for (report, stall) in reports.iter().zip(&stalls) {
+        let direction = stall.direction;
+        println!(
+            "link_faults stall {direction:?}: hold {} ms, ack timeout {STALL_ACK_TIMEOUT_MS} ms; \
+             sessions {}, acknowledgement timeouts {}, link errors {}, retransmissions {}, \
+             proxied connections {}, events {} sent {} queued {}, device run time {:.1} s",
+            STALL_HOLD.as_millis(),
+            report.handshakes,
+            report.ack_timeouts,
+            report.link_errors,
+            report.retried,
+            stall.connections.load(Ordering::SeqCst),
+            report.recorded,
+            report.sent,
+            report.queued,
+            report.elapsed.as_secs_f64(),
+        );
+        assert_eq!(report.error, None, "{direction:?}: {report:?}");
+        assert_eq!(
+            stall.holds.load(Ordering::SeqCst),
+            1,
+            "{direction:?} held once"
+        );
+        assert_eq!(report.ack_timeouts, 1, "{direction:?}: {report:?}");
+        assert_eq!(
+            report.link_errors, 1,
+            "{direction:?}: only the stall ended a session"
+        );
+        assert_eq!(report.handshakes, 2, "{direction:?}: one reconnection");
+        assert_eq!(report.recorded, STALL_PLAN.events, "{direction:?}");
+        assert_eq!(report.queued, 0, "{direction:?} queue empty");
+        assert_eq!(report.dropped, 0, "{direction:?} dropped nothing");
+        assert!(
+            report.elapsed < STALL_HOLD,
+            "{direction:?}: the device finished while its first connection was still held ({:?})",
+            report.elapsed
+        );
+    }
+    println!(
+        "link_faults stall: exactly once {}, lost {}, duplicated {}, resends the gateway found \
+         already committed {duplicates_skipped}, run time {:.1} s",
+        tally.exactly_once,
+        tally.lost.len(),
+        tally.duplicated.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(tally.lost, Vec::new(), "lost events");
+    assert_eq!(tally.duplicated, Vec::new(), "duplicated events");
+    assert_eq!(
+        tally.wrong,
+        Vec::<String>::new(),
+        "misrouted or altered events"
+    );
+    assert_eq!(tally.unexpected, Vec::new(), "events no device recorded");
+    assert_eq!(tally.exactly_once, STALL_PLAN.events * 2);
+    assert_eq!(contents.unreadable, 0, "every sink line is JSON");
 }

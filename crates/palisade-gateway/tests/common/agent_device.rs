@@ -60,6 +60,9 @@ pub struct DevicePlan {
     pub time_limit: Duration,
     /// Wait for a frame in each agent poll, in milliseconds.
     pub idle_timeout_ms: u64,
+    /// The agent's `AgentConfig::ack_timeout_ms`: the longest time without
+    /// acknowledgement progress before it drops a session.
+    pub ack_timeout_ms: Option<u64>,
 }
 
 /// Progress a device publishes while it runs.
@@ -134,8 +137,12 @@ pub struct DeviceReport {
     pub handshake_failures: u64,
     /// TCP connection attempts that failed.
     pub connect_failures: u64,
-    /// Sessions that ended with a link error.
+    /// Sessions that ended with an error of `Agent::poll`: a link error or
+    /// an acknowledgement timeout.
     pub link_errors: u64,
+    /// Sessions the agent dropped because no acknowledgement progress came
+    /// within the plan's `ack_timeout_ms`.
+    pub ack_timeouts: u64,
     /// Frames from the gateway that could not be opened or decoded.
     pub bad_frames: u64,
     /// Run time of the device thread.
@@ -216,6 +223,7 @@ pub fn spawn_device(
                     aggregation_window_ms: 0,
                     aggregation_overflow: Overflow::FlushOldest,
                     handshake_timeout_ms: 3_000,
+                    ack_timeout_ms: plan.ack_timeout_ms,
                     ..AgentConfig::default()
                 };
                 let agent: TestAgent<'_> = Agent::new(
@@ -405,8 +413,9 @@ fn run(
             .sent_high_water
             .fetch_max(transmitted, Ordering::SeqCst);
         if result.is_err() {
-            // The agent dropped the session and keeps the unacknowledged
-            // records for the next one.
+            // The agent dropped the session (on a link error or an
+            // acknowledgement timeout) and keeps the unacknowledged records
+            // for the next one. Dropping the link closes the connection.
             report.link_errors += 1;
             link = None;
             progress.online.store(false, Ordering::SeqCst);
@@ -426,6 +435,7 @@ fn run(
     report.sent = counters.sent;
     report.retried = counters.retried;
     report.handshakes = counters.handshakes;
+    report.ack_timeouts = counters.ack_timeouts;
     report.handshake_failures = counters.handshake_failures;
     report.bad_frames = counters.bad_frames;
     report.elapsed = started.elapsed();
