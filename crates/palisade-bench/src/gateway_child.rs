@@ -38,9 +38,13 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 /// Returns the gateway configuration of a run in `dir`: the default sinks
 /// (`out/security.jsonl` and `out/telemetry.jsonl`), the database
 /// `gateway.sqlite`, and an admission rate limit that lets every simulated
-/// device in, because they all connect from 127.0.0.1.
-pub fn config(dir: &Path) -> Config {
+/// device in, because they all connect from 127.0.0.1. `delivery_rows`
+/// replaces the outbox's rows per sink and delivery round when given.
+pub fn config(dir: &Path, delivery_rows: Option<usize>) -> Config {
     let mut config = Config::with_default_sinks();
+    if let Some(rows) = delivery_rows {
+        config.outbox.delivery_rows = rows.max(1);
+    }
     config.paths.database = dir.join("gateway.sqlite");
     config.paths.output = dir.join("out");
     config.listener.admissions_per_source_per_minute = 1_000_000;
@@ -53,16 +57,16 @@ pub fn config(dir: &Path) -> Config {
 }
 
 /// Runs the gateway of a run in `dir` until standard input closes.
-pub fn run(dir: &Path) -> Result<(), String> {
+pub fn run(dir: &Path, delivery_rows: Option<usize>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime failed: {e}"))?;
-    runtime.block_on(serve(dir))
+    runtime.block_on(serve(dir, delivery_rows))
 }
 
-async fn serve(dir: &Path) -> Result<(), String> {
-    let config = config(dir);
+async fn serve(dir: &Path, delivery_rows: Option<usize>) -> Result<(), String> {
+    let config = config(dir, delivery_rows);
     std::fs::create_dir_all(&config.paths.output)
         .map_err(|e| format!("creating {} failed: {e}", config.paths.output.display()))?;
     let now = std::time::SystemTime::now()

@@ -38,6 +38,10 @@ enum Commands {
         /// Runs per configuration (default 3; 1 with --quick).
         #[arg(long)]
         runs: Option<usize>,
+        /// Outbox rows each gateway sink delivers per 500 ms round
+        /// (default: the gateway's default, 256).
+        #[arg(long)]
+        delivery_rows: Option<usize>,
     },
     /// Throughput and server memory as the fleet grows.
     Growth {
@@ -51,12 +55,22 @@ enum Commands {
         /// Skip the MQTT runs.
         #[arg(long)]
         palisade_only: bool,
+        /// Outbox rows each gateway sink delivers per 500 ms round
+        /// (default: the gateway's default, 256).
+        #[arg(long)]
+        delivery_rows: Option<usize>,
+        /// Fleet sizes, comma-separated (default 10,100,1000,10000;
+        /// 10,100,1000 with --quick).
+        #[arg(long, value_delimiter = ',')]
+        sizes: Vec<usize>,
     },
     /// Internal: the gateway child process.
     #[command(hide = true)]
     ChildGateway {
         #[arg(long)]
         dir: PathBuf,
+        #[arg(long)]
+        delivery_rows: Option<usize>,
     },
     /// Internal: the sink reader child process.
     #[command(hide = true)]
@@ -94,13 +108,16 @@ fn main() -> ExitCode {
             quick,
             events,
             runs,
-        } => compare(quick, events, runs),
+            delivery_rows,
+        } => compare(quick, events, runs, delivery_rows),
         Commands::Growth {
             quick,
             plot,
             palisade_only,
-        } => growth(quick, plot, palisade_only),
-        Commands::ChildGateway { dir } => gateway_child::run(&dir),
+            delivery_rows,
+            sizes,
+        } => growth(quick, plot, palisade_only, delivery_rows, sizes),
+        Commands::ChildGateway { dir, delivery_rows } => gateway_child::run(&dir, delivery_rows),
         Commands::ChildSinkReader {
             out,
             devices,
@@ -157,12 +174,23 @@ fn one_run(
     let result = match system {
         "palisade" => run::palisade(runtime, spec, dir.path()),
         _ => run::mqtt(runtime, spec, dir.path()),
-    }?;
+    };
+    // PALISADE_BENCH_KEEP=1 keeps the run's folder (logs, database, sink
+    // files) for inspection.
+    if std::env::var("PALISADE_BENCH_KEEP").is_ok_and(|v| v == "1") {
+        eprintln!("run folder kept: {}", dir.keep().display());
+    }
+    let result = result?;
     eprintln!("{}", report::run_line(&result));
     Ok(result)
 }
 
-fn compare(quick: bool, events: Option<u64>, runs: Option<usize>) -> Result<(), String> {
+fn compare(
+    quick: bool,
+    events: Option<u64>,
+    runs: Option<usize>,
+    delivery_rows: Option<usize>,
+) -> Result<(), String> {
     prepare()?;
     let started = Instant::now();
     let runtime = runtime()?;
@@ -176,6 +204,7 @@ fn compare(quick: bool, events: Option<u64>, runs: Option<usize>) -> Result<(), 
             devices,
             events_per_device: (events / devices as u64).max(1),
             timeout,
+            delivery_rows,
         };
         let mut palisade = Vec::new();
         let mut mqtt = Vec::new();
@@ -243,6 +272,7 @@ fn compare(quick: bool, events: Option<u64>, runs: Option<usize>) -> Result<(), 
         "duplicated": duplicated,
         "events_per_run": events,
         "runs_per_configuration": runs,
+        "gateway_delivery_rows": delivery_rows.map_or_else(|| "default".to_owned(), |r| r.to_string()),
         "goal_met": p1000.events_per_s >= 5.0 * m1000.events_per_s
             && p1000.bytes_per_event <= 0.25 * m1000.bytes_per_event
             && lost == 0,
@@ -264,14 +294,22 @@ fn default_plot_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/bench/throughput-vs-fleet.svg")
 }
 
-fn growth(quick: bool, plot_path: Option<PathBuf>, palisade_only: bool) -> Result<(), String> {
+fn growth(
+    quick: bool,
+    plot_path: Option<PathBuf>,
+    palisade_only: bool,
+    delivery_rows: Option<usize>,
+    sizes: Vec<usize>,
+) -> Result<(), String> {
     prepare()?;
     let started = Instant::now();
     let runtime = runtime()?;
-    let sizes: &[usize] = if quick {
-        &[10, 100, 1_000]
+    let sizes = if !sizes.is_empty() {
+        sizes
+    } else if quick {
+        vec![10, 100, 1_000]
     } else {
-        &[10, 100, 1_000, 10_000]
+        vec![10, 100, 1_000, 10_000]
     };
     let total: u64 = if quick { 20_000 } else { 100_000 };
     let timeout = Duration::from_secs(if quick { 40 } else { 180 });
@@ -280,11 +318,12 @@ fn growth(quick: bool, plot_path: Option<PathBuf>, palisade_only: bool) -> Resul
     if !palisade_only {
         systems.push("mqtt");
     }
-    for &devices in sizes {
+    for &devices in &sizes {
         let spec = RunSpec {
             devices,
             events_per_device: (total / devices as u64).max(10),
             timeout,
+            delivery_rows,
         };
         for system in &systems {
             let result = one_run(&runtime, system, spec)?;

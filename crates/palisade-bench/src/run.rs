@@ -32,6 +32,9 @@ pub struct RunSpec {
     /// Longest time for the data phase; events not seen by then count as
     /// lost.
     pub timeout: Duration,
+    /// Palisade only: rows per sink and delivery round, when not the
+    /// gateway's default.
+    pub delivery_rows: Option<usize>,
 }
 
 impl RunSpec {
