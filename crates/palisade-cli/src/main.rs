@@ -217,10 +217,11 @@ ids. \"signature_checked\" is always false.")]
     },
     /// Write a signed reference SBOM: the components one firmware version of one model ships.
     ///
-    /// The components file is a CycloneDX JSON BOM (each component needs a
-    /// name, a version and a SHA-256 hash) or a text file with one
-    /// component per line: NAME VERSION SHA256 (64 hex digits), separated
-    /// by spaces; blank lines and lines starting with # are skipped.
+    /// The components file is a CycloneDX JSON BOM, in which each component
+    /// needs a name, a version and a SHA-256 hash. It may instead be a text
+    /// file with one component per line: NAME VERSION SHA256 (64 hex
+    /// digits), separated by spaces. Blank lines and lines starting with #
+    /// are skipped.
     SignSbom {
         /// Private key of the signer (the maker's root, or an intermediate with the sign-reference-sboms usage).
         #[arg(long)]
@@ -1501,6 +1502,7 @@ fn sign_sbom(output: &mut String, options: &SignSbom<'_>) -> Outcome {
             options.signer_key.display()
         )));
     }
+
     let owned = read_components(options.components)?;
     let components: Vec<ReferenceComponent<'_>> = owned
         .iter()
@@ -1520,6 +1522,7 @@ fn sign_sbom(output: &mut String, options: &SignSbom<'_>) -> Outcome {
         components: ReferenceComponents::from_slice(&components),
         signer_credential: &signer_credential,
     };
+
     let mut buffer = vec![0u8; MAX_REFERENCE_SBOM_LEN];
     let len = reference.sign(&signer, &mut buffer).map_err(|reason| {
         usage_error(format!(

@@ -275,6 +275,7 @@ impl<'a> ReferenceSbom<'a> {
             MAX_FIRMWARE_VERSION_LEN,
             false,
         )?;
+
         let count = self.components.len();
         if count > MAX_REFERENCE_COMPONENTS {
             return Err(RejectReason::TooManyEntries {
@@ -303,6 +304,7 @@ impl<'a> ReferenceSbom<'a> {
                 max: MAX_CREDENTIAL_LEN,
             });
         }
+
         let credential = Credential::decode(self.signer_credential)?;
         if credential.key_id() != signer.key_id() {
             return Err(RejectReason::ReferenceSbomSignerNotAuthorized {
@@ -319,6 +321,7 @@ impl<'a> ReferenceSbom<'a> {
                 missing: KeyUsage::SIGN_REFERENCE_SBOMS,
             });
         }
+
         let body_len = encoding::encode_into(self, out)?;
         let signature = domain::sign_with_domain::<MESSAGE_LEN>(signer, object, &out[..body_len])?;
         let total = body_len + SIGNATURE_LEN;
@@ -332,10 +335,10 @@ impl<'a> ReferenceSbom<'a> {
         Ok(total)
     }
 
-    /// Decodes a reference strictly (minimal varints, UTF-8 text within its
-    /// limits, components strictly increasing by name, no trailing bytes)
-    /// without checking the signer or the signature; returns the reference,
-    /// the body bytes and the signature.
+    /// Decodes a reference strictly, without checking the signer or the
+    /// signature. Varints must be minimal, text UTF-8 within its limits and
+    /// components strictly increasing by name, and no byte may follow.
+    /// Returns the reference, the body bytes and the signature.
     pub fn decode_unverified(
         bytes: &'a [u8],
     ) -> Result<(Self, &'a [u8], [u8; SIGNATURE_LEN]), RejectReason> {
@@ -350,12 +353,12 @@ impl<'a> ReferenceSbom<'a> {
     /// Decodes a reference and verifies its signer and signature against
     /// the maker roots pinned in `roots`.
     ///
-    /// Checks in order: encoding, signer credential (a self-signed root
-    /// credential whose key is pinned, or a root or intermediate credential
-    /// issued by a pinned root; algorithm, signature, validity at `time`,
-    /// revocation in `revocations`), its
-    /// [`KeyUsage::SIGN_REFERENCE_SBOMS`] usage, its issuer limits' model
-    /// list, and the signature over the body.
+    /// Checks in order: encoding, then the signer credential, then the
+    /// signature over the body. The signer credential must be the pinned
+    /// root's own self-signed credential or an intermediate issued by a
+    /// pinned root. Its algorithm, signature, validity at `time` and
+    /// revocation in `revocations` are checked, and it must carry
+    /// [`KeyUsage::SIGN_REFERENCE_SBOMS`] and allow the reference's model.
     pub fn decode_and_verify(
         bytes: &'a [u8],
         roots: &TrustStore,
@@ -363,6 +366,7 @@ impl<'a> ReferenceSbom<'a> {
         revocations: &[RevocationList],
     ) -> Result<Self, RejectReason> {
         let (reference, body, signature) = Self::decode_unverified(bytes)?;
+
         let credential = Credential::decode(reference.signer_credential)?;
         let cert = &credential.body;
         let anchor = roots.find(&cert.issuer).ok_or(RejectReason::UnknownRoot {
@@ -383,6 +387,7 @@ impl<'a> ReferenceSbom<'a> {
                 found: cert.algorithm.0,
             });
         }
+
         credential.verify_signature(&anchor.public_key)?;
         check_validity(cert, time)?;
         check_revocation(revocations, &anchor.key_id(), &anchor.key_id(), cert)?;
@@ -401,6 +406,7 @@ impl<'a> ReferenceSbom<'a> {
                 model: reference.model_id,
             });
         }
+
         domain::verify_with_domain::<MESSAGE_LEN>(
             &cert.public_key,
             ObjectType::ReferenceSbom,

@@ -1,11 +1,11 @@
 //! SBOM drift: each device's reported components compared with the signed
 //! reference SBOM its maker published for its model and firmware version.
 //!
-//! [`ReferenceSboms`] holds the references that verified against the
-//! pinned device-maker roots ([`palisade_credential::ReferenceSbom`]); a
-//! reference that is unsigned, badly signed, truncated, of another object
-//! type or signed by a key without the sign-reference-SBOMs usage is
-//! rejected with its reason and never used. [`DriftMonitor`] compares a
+//! [`ReferenceSboms`] contains the references that verified against the
+//! pinned device-maker roots ([`palisade_credential::ReferenceSbom`]). A
+//! reference that is unsigned, badly signed, truncated or of another object
+//! type is rejected with its reason and never used, and so is one signed by
+//! a key without the sign-reference-sboms usage. [`DriftMonitor`] compares a
 //! device's components (name, version, SHA-256, as the inventory stores
 //! them) with the reference for its (vendor id, model id, firmware
 //! version) and raises one `sbom_drift` finding per change of the device's
@@ -92,13 +92,13 @@ impl VerifiedReference {
         }
     }
 
-    /// The key the reference applies to.
+    /// Returns the key the reference applies to.
     pub fn key(&self) -> ReferenceKey {
         (self.vendor_id, self.model_id, self.firmware_version.clone())
     }
 }
 
-/// Why a reference file was not used.
+/// Error that keeps a reference file from being used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReferenceError {
@@ -132,7 +132,7 @@ pub enum ReferenceError {
     },
 }
 
-/// What [`ReferenceSboms::load_dir`] did.
+/// Result of [`ReferenceSboms::load_dir`]: the count installed and each rejection.
 #[derive(Debug, Default)]
 pub struct ReferenceLoad {
     /// References verified and installed.
@@ -148,17 +148,17 @@ pub struct ReferenceSboms {
 }
 
 impl ReferenceSboms {
-    /// An empty set.
+    /// Creates an empty set.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Number of references installed.
+    /// Returns the number of references installed.
     pub fn len(&self) -> usize {
         self.references.len()
     }
 
-    /// Whether no reference is installed.
+    /// Returns true when no reference is installed.
     pub fn is_empty(&self) -> bool {
         self.references.is_empty()
     }
@@ -284,7 +284,7 @@ impl ReferenceSboms {
         Ok(())
     }
 
-    /// The reference for a model and firmware version.
+    /// Returns the reference for a model and firmware version.
     pub fn find(
         &self,
         vendor_id: u32,
@@ -317,7 +317,7 @@ impl From<&ComponentRecord> for ReportedComponent {
     }
 }
 
-/// How a device's components differ from its reference.
+/// Differences between a device's components and its reference.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Drift {
     /// Reported components the reference does not list, as `name@version`.
@@ -330,7 +330,7 @@ pub struct Drift {
 }
 
 impl Drift {
-    /// Whether the device matches its reference.
+    /// Returns true when the device matches its reference.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
@@ -406,7 +406,7 @@ pub struct DriftMonitor {
 }
 
 impl DriftMonitor {
-    /// A monitor with no state.
+    /// Creates a monitor with no state.
     pub fn new() -> Self {
         Self::default()
     }
@@ -432,6 +432,7 @@ impl DriftMonitor {
         if self.checked.get(&snapshot.device) == Some(&components) {
             return None;
         }
+
         let device = snapshot.device;
         let Some((vendor_id, model_id)) = snapshot.model_ids else {
             if self.unknown_model_logged.insert(device) {
@@ -455,6 +456,7 @@ impl DriftMonitor {
             }
             return None;
         };
+
         self.checked.insert(device, components.clone());
         let drift = compare(reference, &components);
         if drift.is_empty() {
@@ -514,6 +516,7 @@ fn drift_finding(
             attributes.insert(key.to_owned(), bounded_list(items));
         }
     }
+
     attributes.insert("reference_model".to_owned(), reference.model_name.clone());
     attributes.insert(
         "reference_model_id".to_owned(),
@@ -529,6 +532,7 @@ fn drift_finding(
     );
     attributes.insert("reference_signer".to_owned(), reference.signer.clone());
     attributes.insert("reference_source".to_owned(), reference.source.clone());
+
     let first = drift
         .changed
         .first()
