@@ -41,11 +41,13 @@ pub const MAX_DEFERRED_COMMANDS: usize = 4;
 ///
 /// With the default [`SenderConfig`] (1 s first retransmission timeout,
 /// doubling up to 30 s), a record unacknowledged for 60 s has been
-/// retransmitted five times (at 1, 3, 7, 15 and 31 s), so a short loss
-/// burst or a busy gateway does not end the session, and a dead path is
-/// still left well before the gateway's own idle timeout (300 s in the
-/// gateway binary) or TCP's retransmission limit (about 15 minutes with
-/// the Linux default `tcp_retries2`) would notice.
+/// retransmitted five times (at 1, 3, 7, 15 and 31 s). A short loss burst
+/// or a busy gateway therefore does not end the session. A dead session
+/// is still left long before the gateway binary's idle timeout (300 s)
+/// closes its side. TCP itself reports no error while the gateway's
+/// kernel still acknowledges segments that its process no longer reads,
+/// and on a dead path only after its retransmissions give up (about 15
+/// minutes with the Linux default `tcp_retries2` of 15).
 pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 60_000;
 
 /// Settings of an [`Agent`]. Intervals are milliseconds of uptime; `None`

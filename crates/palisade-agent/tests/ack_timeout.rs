@@ -162,7 +162,8 @@ fn ack_timeout_boundary_then_resend() {
     let fixture = Fixture::new();
     let mut agent = new_agent(&fixture, config(Some(ACK_TIMEOUT_MS), None));
     let clock = ManualClock::new(1_000);
-    // The peer end stays open but nobody reads it: a stalled gateway.
+    // The peer end stays open but the peer never reads it, as a stalled
+    // gateway would.
     let (mut link, _stalled_peer, _stalled_end) = connect(&mut agent, &fixture, &clock);
 
     record_login(&mut agent, &clock);
