@@ -263,6 +263,27 @@ impl Inventory {
         Ok(AdmissionOutcome::Admitted(state))
     }
 
+    /// Updates the last-seen times of several devices in one transaction
+    /// (one fsync); unknown devices are skipped.
+    pub fn touch_many(&self, touches: &[(DeviceId, u64)]) -> Result<(), StorageError> {
+        if touches.is_empty() {
+            return Ok(());
+        }
+        let transaction = self
+            .connection
+            .unchecked_transaction()
+            .map_err(sql("begin updating last-seen times"))?;
+        for (device, time_unix_ms) in touches {
+            transaction
+                .execute(
+                    "UPDATE devices SET last_seen_ms = max(last_seen_ms, ?2) WHERE device_id = ?1",
+                    params![device.0.as_slice(), to_sql_u64(*time_unix_ms)],
+                )
+                .map_err(sql("update a device's last-seen time"))?;
+        }
+        transaction.commit().map_err(sql("commit last-seen times"))
+    }
+
     /// Updates a known device's last-seen time; does nothing for an unknown one.
     pub fn touch(&self, device: DeviceId, time_unix_ms: u64) -> Result<(), StorageError> {
         self.connection

@@ -94,6 +94,9 @@ pub struct GatewayCore {
     drift: DriftMonitor,
     /// (vendor id, model id) from each admitted device's credential.
     model_ids: HashMap<DeviceId, (u32, u32)>,
+    /// Last-seen updates that [`GatewayCore::receive_many`] collects and
+    /// writes in one transaction; `None` outside that call.
+    deferred_touches: Option<Vec<(DeviceId, u64)>>,
 }
 
 impl GatewayCore {
@@ -130,6 +133,7 @@ impl GatewayCore {
             references: ReferenceSboms::new(),
             drift: DriftMonitor::new(),
             model_ids: HashMap::new(),
+            deferred_touches: None,
         })
     }
 
@@ -354,9 +358,16 @@ impl GatewayCore {
                 return Err(error.into());
             }
         };
+        // The last-seen times of all batches are written together after
+        // the inspection: one fsync instead of one per batch.
+        self.deferred_touches = Some(Vec::with_capacity(batches.len()));
         let mut outcomes = Vec::with_capacity(batches.len());
         for (((device, batch), state), receipt) in batches.iter().zip(states).zip(receipts) {
             outcomes.push(self.finish(*device, batch, state, receipt, now));
+        }
+        let touches = self.deferred_touches.take().unwrap_or_default();
+        if let Err(error) = self.inventory.touch_many(&touches) {
+            tracing::error!(%error, devices = touches.len(), "updating last-seen times failed; the events are stored");
         }
         Ok(outcomes)
     }
@@ -435,7 +446,10 @@ impl GatewayCore {
                 .findings
                 .extend(self.engine.observe(device, event, now));
         }
-        self.inventory.touch(device, now)?;
+        match &mut self.deferred_touches {
+            Some(touches) => touches.push((device, now)),
+            None => self.inventory.touch(device, now)?,
+        }
 
         for finding in &outcome.findings {
             self.outbox.store_finding(finding)?;

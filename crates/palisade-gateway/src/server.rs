@@ -20,13 +20,25 @@
 //! or `protocol_violation` (a malformed, stalled or out-of-order handshake).
 //!
 //! An admitted session reads DATA and DATA_BATCH messages, hands the records
-//! that are ready to [`GatewayCore::receive`] (at most
-//! [`ServerConfig::max_batch_records`] at a time) and acknowledges them only
-//! after that call returned `Ok`, so an event that was not committed is
-//! sent again by the device. Response commands from the core, and commands
+//! that are ready (at most [`ServerConfig::max_batch_records`] at a time) to
+//! one committer task, and acknowledges them only after the commit
+//! succeeded, so an event that was not committed is sent again by the
+//! device. The committer stores the batches of all sessions that are
+//! waiting, up to [`MAX_BATCHES_PER_COMMIT`], in one transaction with
+//! [`GatewayCore::receive_many`] (one fsync for all); when that fails it
+//! stores each batch on its own with [`GatewayCore::receive`], so one bad
+//! batch fails only its own session. Response commands from the core, and commands
 //! queued through [`ServerHandle::send_command`], are signed with the
 //! gateway's credential and key and sent as application messages; the
 //! device's acknowledgements come back as events in later batches.
+//!
+//! A session is cut off, logged and reported as a `protocol_violation`
+//! event when the device sends a frame above [`MAX_TRANSPORT_FRAME_LEN`]
+//! (`oversized_frame`, checked on the length prefix before any buffer
+//! grows), a frame that does not open or decode (`unopenable_record` or
+//! `malformed_record`), or leaves a command without a `command_acknowledged`
+//! or `command_rejected` event until the command expires, or leaves more
+//! than [`MAX_UNACKNOWLEDGED_COMMANDS`] commands open (`unresponsive`).
 //!
 //! [`ServerHandle::shutdown`] stops admitting, closes every session after
 //! its current batch and waits a bounded time for the session tasks.
@@ -54,13 +66,13 @@ use palisade_transport::reliable::{Receiver, Verdict};
 use palisade_transport::session::{FrameReader, FrameWriter, MAX_TRANSPORT_FRAME_LEN};
 use palisade_transport::tokio_link::TokioLink;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::admission_limit::AdmissionLimiter;
 use crate::inventory::{Admission, AdmissionOutcome};
 use crate::metrics::{AdmissionRejection, DropReason};
-use crate::pipeline::GatewayCore;
+use crate::pipeline::{BatchOutcome, GatewayCore};
 
 /// Application message kind of handshake message 1 (device to gateway).
 pub const KIND_HANDSHAKE_MSG1: u8 = 0x80;
@@ -80,6 +92,14 @@ pub const REPLAY_CACHE_LEN: usize = 1024;
 pub const COMMAND_QUEUE_LEN: usize = 32;
 /// Source addresses the admission limiter tracks at once.
 pub const MAX_TRACKED_SOURCES: usize = 4096;
+/// Commands a session may leave unacknowledged at once; one more closes
+/// the session as unresponsive.
+pub const MAX_UNACKNOWLEDGED_COMMANDS: usize = 64;
+/// Sessions' batches stored in one transaction at most.
+pub const MAX_BATCHES_PER_COMMIT: usize = 256;
+/// Batches waiting for the committer; a session with a batch waits for
+/// room before it reads more frames.
+const COMMIT_QUEUE_LEN: usize = 1024;
 
 /// The shared gateway core: the server and its caller lock it for each call.
 pub type SharedCore = Arc<Mutex<GatewayCore>>;
@@ -172,6 +192,7 @@ struct Shared {
     replay: Mutex<ReplayCache<REPLAY_CACHE_LEN>>,
     limiter: Mutex<AdmissionLimiter>,
     sessions: Mutex<HashMap<DeviceId, mpsc::Sender<Outgoing>>>,
+    commits: mpsc::Sender<CommitRequest>,
     stats: ServerStats,
     gateway_sequence: AtomicU64,
     started: Instant,
@@ -198,7 +219,12 @@ pub fn spawn(listener: TcpListener, core: SharedCore, config: ServerConfig) -> S
     let local_addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let (commits, commit_requests) = mpsc::channel(COMMIT_QUEUE_LEN);
+    // The committer ends when the last session and the handle have dropped
+    // their sender.
+    tokio::spawn(commit_loop(commit_requests, core.clone()));
     let shared = Arc::new(Shared {
+        commits,
         verifier: Mutex::new(config.verifier.clone()),
         limiter: Mutex::new(AdmissionLimiter::new(
             config.admissions_per_source_per_minute,
@@ -463,7 +489,45 @@ async fn connection(
     lock(&shared.sessions).remove(&device);
     match result {
         Ok(reason) => tracing::info!(%peer, %device, reason, "device session closed"),
-        Err(error) => tracing::warn!(%peer, %device, %error, "device session failed"),
+        Err(error) => match error.violation() {
+            Some(reason) => {
+                tracing::warn!(%peer, %device, reason = violation_name(reason), %error, "device session cut off: protocol violation");
+                report_session_violation(&shared, peer, device, reason).await;
+            }
+            None => tracing::warn!(%peer, %device, %error, "device session failed"),
+        },
+    }
+}
+
+/// Stores a `protocol_violation` event for a session that was cut off, so
+/// the security sinks receive it.
+async fn report_session_violation(
+    shared: &Shared,
+    peer: SocketAddr,
+    device: DeviceId,
+    reason: ProtocolViolationReason,
+) {
+    let event = violation_event(shared, peer, Some(device), reason);
+    let core = shared.core.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut core = lock(&core);
+        let stored = core
+            .outbox()
+            .store_gateway_events(Some(device), std::slice::from_ref(&event));
+        if stored.is_ok() {
+            core.metrics().events(event.class(), 1);
+        }
+        stored
+    })
+    .await;
+    match stored {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::error!(%peer, %device, %error, "storing a protocol violation failed")
+        }
+        Err(error) => {
+            tracing::error!(%peer, %device, %error, "storing a protocol violation panicked")
+        }
     }
 }
 
@@ -487,16 +551,40 @@ fn violation(
     peer: SocketAddr,
     device: Option<DeviceId>,
     reason: ProtocolViolationReason,
+    detail: &str,
 ) -> Refusal {
-    tracing::warn!(%peer, ?reason, "admission rejected: protocol violation");
-    Refusal::Reported(Box::new(Event {
+    tracing::warn!(%peer, reason = violation_name(reason), detail, "admission rejected: protocol violation");
+    Refusal::Reported(Box::new(violation_event(shared, peer, device, reason)))
+}
+
+fn violation_event(
+    shared: &Shared,
+    peer: SocketAddr,
+    device: Option<DeviceId>,
+    reason: ProtocolViolationReason,
+) -> Event<'static> {
+    Event {
         header: gateway_header(shared, Severity::Medium),
         body: EventBody::ProtocolViolation(ProtocolViolation {
             peer: Some(SocketAddress::from(peer)),
             device_id: device,
             reason,
         }),
-    }))
+    }
+}
+
+/// The name of a violation reason as the OCSF output writes it.
+fn violation_name(reason: ProtocolViolationReason) -> &'static str {
+    match reason {
+        ProtocolViolationReason::OversizedFrame => "oversized_frame",
+        ProtocolViolationReason::StalledHandshake => "stalled_handshake",
+        ProtocolViolationReason::GarbageBeforeFrame => "garbage_before_frame",
+        ProtocolViolationReason::MalformedRecord => "malformed_record",
+        ProtocolViolationReason::UnopenableRecord => "unopenable_record",
+        ProtocolViolationReason::ReplayedRecord => "replayed_record",
+        ProtocolViolationReason::Unresponsive => "unresponsive",
+        _ => "other",
+    }
 }
 
 fn credential_refusal(
@@ -559,19 +647,25 @@ async fn recv_step(
     shared: &Shared,
     peer: SocketAddr,
 ) -> Result<Vec<u8>, Refusal> {
-    match tokio::time::timeout(shared.config.step_timeout, link.recv()).await {
+    let limit = shared.config.step_timeout;
+    match tokio::time::timeout(limit, link.recv()).await {
         Ok(Ok(frame)) => Ok(frame.to_vec()),
         Ok(Err(LinkError::Timeout { .. })) | Err(_) => Err(violation(
             shared,
             peer,
             None,
             ProtocolViolationReason::StalledHandshake,
+            &format!(
+                "handshake message not complete within {} ms",
+                limit.as_millis()
+            ),
         )),
-        Ok(Err(LinkError::Framing(_))) => Err(violation(
+        Ok(Err(LinkError::Framing(error))) => Err(violation(
             shared,
             peer,
             None,
             ProtocolViolationReason::OversizedFrame,
+            &error.to_string(),
         )),
         Ok(Err(error)) => {
             tracing::info!(%peer, %error, "connection closed during the handshake");
@@ -610,14 +704,16 @@ async fn handshake(
                 peer,
                 None,
                 ProtocolViolationReason::MalformedRecord,
+                "the first frame is not handshake message 1",
             ));
         }
-        Err(_) => {
+        Err(error) => {
             return Err(violation(
                 shared,
                 peer,
                 None,
                 ProtocolViolationReason::GarbageBeforeFrame,
+                &format!("the first bytes are not a frame: {error}"),
             ));
         }
     };
@@ -635,6 +731,7 @@ async fn handshake(
                 peer,
                 None,
                 ProtocolViolationReason::ReplayedRecord,
+                "handshake message 1 replays a nonce already seen",
             ));
         }
         Err(reason) => {
@@ -644,6 +741,7 @@ async fn handshake(
                 peer,
                 None,
                 ProtocolViolationReason::MalformedRecord,
+                &format!("handshake message 1 is invalid: {reason}"),
             ));
         }
     };
@@ -704,6 +802,7 @@ async fn handshake(
                 peer,
                 Some(device),
                 ProtocolViolationReason::MalformedRecord,
+                "the frame after message 2 is not handshake message 3",
             ));
         }
     };
@@ -771,10 +870,86 @@ async fn handshake(
 enum SessionFailure {
     #[error("link failed: {0}")]
     Link(String),
-    #[error("frame could not be opened or decoded: {0}")]
-    Frame(String),
+    #[error("frame rejected by the framing: {0}")]
+    Framing(palisade_transport::framing::FramingError),
+    #[error("frame could not be opened: {0}")]
+    Unopenable(String),
+    #[error("frame could not be decoded: {0}")]
+    Malformed(String),
+    #[error("framing an outgoing message failed: {0}")]
+    Outgoing(String),
+    #[error("command {command_id} was not acknowledged before it expired")]
+    CommandExpired { command_id: u64 },
+    #[error("{MAX_UNACKNOWLEDGED_COMMANDS} commands are unacknowledged")]
+    TooManyCommands,
     #[error("storing a batch failed: {0}")]
     Storage(String),
+}
+
+impl SessionFailure {
+    /// The protocol violation this failure is, if the device caused it.
+    fn violation(&self) -> Option<ProtocolViolationReason> {
+        match self {
+            Self::Framing(_) => Some(ProtocolViolationReason::OversizedFrame),
+            Self::Unopenable(_) => Some(ProtocolViolationReason::UnopenableRecord),
+            Self::Malformed(_) => Some(ProtocolViolationReason::MalformedRecord),
+            Self::CommandExpired { .. } | Self::TooManyCommands => {
+                Some(ProtocolViolationReason::Unresponsive)
+            }
+            Self::Link(_) | Self::Outgoing(_) | Self::Storage(_) => None,
+        }
+    }
+}
+
+/// Maps a read error of an admitted session's frame to its failure.
+fn frame_failure(error: palisade_transport::session::SessionError) -> SessionFailure {
+    match error {
+        palisade_transport::session::SessionError::Frame(error) => {
+            SessionFailure::Unopenable(error.to_string())
+        }
+        other => SessionFailure::Malformed(other.to_string()),
+    }
+}
+
+/// Commands sent to a device and not yet acknowledged, each with the
+/// instant it expires.
+#[derive(Debug, Default)]
+struct OpenCommands {
+    open: Vec<(u64, Instant)>,
+}
+
+impl OpenCommands {
+    /// Records a command sent now that expires at `not_after` (Unix
+    /// seconds).
+    fn sent(&mut self, command_id: u64, not_after: u64) -> Result<(), SessionFailure> {
+        if self.open.len() >= MAX_UNACKNOWLEDGED_COMMANDS {
+            return Err(SessionFailure::TooManyCommands);
+        }
+        let remaining = not_after.saturating_sub(now_unix_ms() / 1000);
+        self.open
+            .push((command_id, Instant::now() + Duration::from_secs(remaining)));
+        Ok(())
+    }
+
+    /// Closes every open entry of `command_id`.
+    fn answered(&mut self, command_id: u64) {
+        self.open.retain(|(id, _)| *id != command_id);
+    }
+
+    /// The earliest expiry, if any command is open.
+    fn next_expiry(&self) -> Option<(u64, Instant)> {
+        self.open.iter().copied().min_by_key(|(_, at)| *at)
+    }
+
+    /// Fails when a command has expired without an answer.
+    fn check(&self, now: Instant) -> Result<(), SessionFailure> {
+        match self.next_expiry() {
+            Some((command_id, at)) if at <= now => {
+                Err(SessionFailure::CommandExpired { command_id })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 async fn session(
@@ -789,16 +964,25 @@ async fn session(
     let mut receiver = Receiver::new();
     let mut out = vec![0u8; MAX_TRANSPORT_FRAME_LEN];
     let mut idle_since = Instant::now();
+    let mut open_commands = OpenCommands::default();
     loop {
         if *stop.borrow() {
             return Ok("gateway stopping");
         }
+        open_commands.check(Instant::now())?;
+        let expiry = open_commands.next_expiry().map(|(_, at)| at);
         let frame = tokio::select! {
             _ = stop.changed() => return Ok("gateway stopping"),
+            _ = tokio::time::sleep_until(expiry.unwrap_or_else(Instant::now).into()), if expiry.is_some() => continue,
             outgoing = commands.recv() => {
                 if let Some(Outgoing::Raw(bytes)) = outgoing {
+                    // The device verifies the command; an undecodable one
+                    // still goes out, but no acknowledgement is expected.
+                    if let Ok((command, _, _)) = Command::decode_unverified(&bytes) {
+                        open_commands.sent(command.command_id, command.not_after)?;
+                    }
                     let frame = admitted.writer.application(KIND_COMMAND, &bytes, &mut out)
-                        .map_err(|e| SessionFailure::Frame(e.to_string()))?;
+                        .map_err(|e| SessionFailure::Outgoing(e.to_string()))?;
                     link.send(frame).await.map_err(|e| SessionFailure::Link(e.to_string()))?;
                 }
                 continue;
@@ -812,6 +996,7 @@ async fn session(
                     continue;
                 }
                 Err(LinkError::Io(_) | LinkError::Closed) => return Ok("device closed the connection"),
+                Err(LinkError::Framing(error)) => return Err(SessionFailure::Framing(error)),
                 Err(error) => return Err(SessionFailure::Link(error.to_string())),
             },
         };
@@ -830,7 +1015,7 @@ async fn session(
                 Ok(Message::Application { kind, .. }) => {
                     tracing::debug!(%device, kind, "ignoring application message from device");
                 }
-                Err(error) => return Err(SessionFailure::Frame(error.to_string())),
+                Err(error) => return Err(frame_failure(error)),
             }
             if pending.len() >= shared.config.max_batch_records {
                 break;
@@ -847,6 +1032,7 @@ async fn session(
             link,
             &mut admitted,
             &mut receiver,
+            &mut open_commands,
             pending,
             shared,
             &mut out,
@@ -863,6 +1049,7 @@ async fn commit_and_ack(
     link: &mut TokioLink<TcpStream>,
     admitted: &mut Admitted,
     receiver: &mut Receiver,
+    open_commands: &mut OpenCommands,
     pending: Vec<(DataHeader, Vec<u8>)>,
     shared: &Shared,
     out: &mut [u8],
@@ -884,27 +1071,27 @@ async fn commit_and_ack(
     if accepted.is_empty() {
         return Ok(false);
     }
-    let core = shared.core.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut events = Vec::with_capacity(records.len());
-        let mut undecodable = 0u64;
-        for bytes in &records {
-            match palisade_schema::from_bytes(bytes) {
-                Ok(event) => events.push(event),
-                Err(_) => undecodable += 1,
-            }
-        }
-        let mut core = lock(&core);
-        if undecodable > 0 {
-            core.metrics().drops(DropReason::Undecodable, undecodable);
-        }
-        core.receive(device, &events)
-            .map(|outcome| (outcome, undecodable))
-            .map_err(|error| error.to_string())
-    })
-    .await
-    .map_err(|error| SessionFailure::Storage(error.to_string()))?;
-    let (outcome, undecodable) = result.map_err(SessionFailure::Storage)?;
+    let (reply, committed) = oneshot::channel();
+    shared
+        .commits
+        .send(CommitRequest {
+            device,
+            records,
+            reply,
+        })
+        .await
+        .map_err(|_| SessionFailure::Storage("the committer has stopped".into()))?;
+    let Committed {
+        outcome,
+        undecodable,
+        answered,
+    } = committed
+        .await
+        .map_err(|_| SessionFailure::Storage("the committer dropped the batch".into()))?
+        .map_err(SessionFailure::Storage)?;
+    for command_id in answered {
+        open_commands.answered(command_id);
+    }
     if undecodable > 0 {
         tracing::warn!(%device, undecodable, "records that do not decode were dropped");
         shared
@@ -923,7 +1110,7 @@ async fn commit_and_ack(
         let frame = admitted
             .writer
             .ack(&ack, out)
-            .map_err(|e| SessionFailure::Frame(e.to_string()))?;
+            .map_err(|e| SessionFailure::Outgoing(e.to_string()))?;
         link.send(frame)
             .await
             .map_err(|e| SessionFailure::Link(e.to_string()))?;
@@ -948,10 +1135,11 @@ async fn commit_and_ack(
             request.not_after_unix_secs,
         ) {
             Ok(signed) => {
+                open_commands.sent(request.command_id, request.not_after_unix_secs)?;
                 let frame = admitted
                     .writer
                     .application(KIND_COMMAND, &signed, out)
-                    .map_err(|e| SessionFailure::Frame(e.to_string()))?;
+                    .map_err(|e| SessionFailure::Outgoing(e.to_string()))?;
                 link.send(frame)
                     .await
                     .map_err(|e| SessionFailure::Link(e.to_string()))?;
@@ -964,4 +1152,121 @@ async fn commit_and_ack(
         }
     }
     Ok(outcome.disconnect)
+}
+
+/// One session's batch for the committer.
+struct CommitRequest {
+    device: DeviceId,
+    records: Vec<Vec<u8>>,
+    reply: oneshot::Sender<Result<Committed, String>>,
+}
+
+/// A committed batch.
+struct Committed {
+    outcome: BatchOutcome,
+    /// Records that did not decode, dropped and counted.
+    undecodable: u64,
+    /// Command ids that the batch acknowledged or rejected.
+    answered: Vec<u64>,
+}
+
+/// Stores the waiting batches of all sessions, up to
+/// [`MAX_BATCHES_PER_COMMIT`] per transaction, until every sender is gone.
+async fn commit_loop(mut requests: mpsc::Receiver<CommitRequest>, core: SharedCore) {
+    while let Some(first) = requests.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_BATCHES_PER_COMMIT {
+            match requests.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        let mut batches = Vec::with_capacity(group.len());
+        for request in group {
+            replies.push(request.reply);
+            batches.push((request.device, request.records));
+        }
+        let core = core.clone();
+        let count = batches.len();
+        match tokio::task::spawn_blocking(move || commit_group(&core, batches)).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A session that has gone no longer needs its answer;
+                    // its records are committed either way.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, batches = count, "committing batches panicked");
+                for reply in replies {
+                    let _ = reply.send(Err(format!("committing the batch panicked: {error}")));
+                }
+            }
+        }
+    }
+}
+
+/// Decodes and stores `batches` in one transaction, or each on its own
+/// when the transaction fails. Returns one result per batch, in order.
+fn commit_group(
+    core: &SharedCore,
+    batches: Vec<(DeviceId, Vec<Vec<u8>>)>,
+) -> Vec<Result<Committed, String>> {
+    let mut decoded = Vec::with_capacity(batches.len());
+    let mut undecodable_total = 0;
+    for (device, records) in &batches {
+        let mut events: Vec<Event<'_>> = Vec::with_capacity(records.len());
+        let mut undecodable = 0u64;
+        for bytes in records {
+            match palisade_schema::from_bytes(bytes) {
+                Ok(event) => events.push(event),
+                Err(_) => undecodable += 1,
+            }
+        }
+        let answered: Vec<u64> = events
+            .iter()
+            .filter_map(|event| match &event.body {
+                EventBody::CommandAcknowledged(ack) => Some(ack.command_id),
+                EventBody::CommandRejected(rejected) => rejected.command_id,
+                _ => None,
+            })
+            .collect();
+        undecodable_total += undecodable;
+        decoded.push((*device, events, undecodable, answered));
+    }
+    let mut core = lock(core);
+    if undecodable_total > 0 {
+        core.metrics()
+            .drops(DropReason::Undecodable, undecodable_total);
+    }
+    let finish = |(_, _, undecodable, answered): &(DeviceId, Vec<Event<'_>>, u64, Vec<u64>),
+                  outcome: BatchOutcome| Committed {
+        outcome,
+        undecodable: *undecodable,
+        answered: answered.clone(),
+    };
+    let together: Vec<(DeviceId, &[Event<'_>])> = decoded
+        .iter()
+        .map(|(device, events, _, _)| (*device, events.as_slice()))
+        .collect();
+    match core.receive_many(&together) {
+        Ok(outcomes) => decoded
+            .iter()
+            .zip(outcomes)
+            .map(|(batch, outcome)| Ok(finish(batch, outcome)))
+            .collect(),
+        Err(error) if decoded.len() == 1 => vec![Err(error.to_string())],
+        Err(error) => {
+            tracing::warn!(%error, batches = decoded.len(), "storing batches together failed; storing each on its own");
+            decoded
+                .iter()
+                .map(|batch| {
+                    core.receive(batch.0, &batch.1)
+                        .map(|outcome| finish(batch, outcome))
+                        .map_err(|error| error.to_string())
+                })
+                .collect()
+        }
+    }
 }

@@ -151,6 +151,7 @@ async fn run(
     drain: Duration,
 ) -> Result<(), String> {
     let config = load_config(config_path)?;
+    raise_open_files_limit();
     let now = now_secs();
     let mut roots = TrustStore::new();
     for path in device_roots {
@@ -286,6 +287,29 @@ async fn run(
         ),
     }
     Ok(())
+}
+
+/// Raises the soft limit of open files to the hard limit, because every
+/// device session holds one socket; logs the limit in force.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let before = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: before.maximum,
+        maximum: before.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::info!(
+            soft = ?getrlimit(Resource::Nofile).current,
+            hard = ?before.maximum,
+            "open files limit set"
+        ),
+        Err(error) => tracing::warn!(
+            %error,
+            soft = ?before.current,
+            "raising the open files limit failed; each device session needs one"
+        ),
+    }
 }
 
 fn inventory(config_path: &Path, json: bool) -> Result<(), String> {
