@@ -23,9 +23,9 @@
 //! that are ready (at most [`ServerConfig::max_batch_records`] at a time) to
 //! one committer task, and acknowledges them only after the commit
 //! succeeded, so an event that was not committed is sent again by the
-//! device. The committer stores the batches of all sessions that are
-//! waiting, up to [`MAX_BATCHES_PER_COMMIT`], in one transaction with
-//! [`GatewayCore::receive_many`] (one fsync for all); when that fails it
+//! device. The committer stores the waiting batches of all sessions, up to
+//! [`MAX_BATCHES_PER_COMMIT`], in one transaction with
+//! [`GatewayCore::receive_many`] (one fsync for all). When that fails it
 //! stores each batch on its own with [`GatewayCore::receive`], so one bad
 //! batch fails only its own session. Response commands from the core, and commands
 //! queued through [`ServerHandle::send_command`], are signed with the
@@ -33,12 +33,15 @@
 //! device's acknowledgements come back as events in later batches.
 //!
 //! A session is cut off, logged and reported as a `protocol_violation`
-//! event when the device sends a frame above [`MAX_TRANSPORT_FRAME_LEN`]
-//! (`oversized_frame`, checked on the length prefix before any buffer
-//! grows), a frame that does not open or decode (`unopenable_record` or
-//! `malformed_record`), or leaves a command without a `command_acknowledged`
-//! or `command_rejected` event until the command expires, or leaves more
-//! than [`MAX_UNACKNOWLEDGED_COMMANDS`] commands open (`unresponsive`).
+//! event when the device does one of these:
+//!
+//! - sends a frame above [`MAX_TRANSPORT_FRAME_LEN`] (`oversized_frame`,
+//!   checked on the length prefix before any buffer grows);
+//! - sends a frame that does not open or decode (`unopenable_record` or
+//!   `malformed_record`);
+//! - sends no `command_acknowledged` or `command_rejected` event for a
+//!   command before the command expires, or leaves more than
+//!   [`MAX_UNACKNOWLEDGED_COMMANDS`] commands open (`unresponsive`).
 //!
 //! [`ServerHandle::shutdown`] stops admitting, closes every session after
 //! its current batch and waits a bounded time for the session tasks.
@@ -573,7 +576,7 @@ fn violation_event(
     }
 }
 
-/// The name of a violation reason as the OCSF output writes it.
+/// Returns the name of a violation reason as the OCSF output writes it.
 fn violation_name(reason: ProtocolViolationReason) -> &'static str {
     match reason {
         ProtocolViolationReason::OversizedFrame => "oversized_frame",
@@ -887,7 +890,8 @@ enum SessionFailure {
 }
 
 impl SessionFailure {
-    /// The protocol violation this failure is, if the device caused it.
+    /// Returns the protocol violation this failure is, if the device
+    /// caused it.
     fn violation(&self) -> Option<ProtocolViolationReason> {
         match self {
             Self::Framing(_) => Some(ProtocolViolationReason::OversizedFrame),
@@ -936,12 +940,12 @@ impl OpenCommands {
         self.open.retain(|(id, _)| *id != command_id);
     }
 
-    /// The earliest expiry, if any command is open.
+    /// Returns the command that expires first, with its expiry.
     fn next_expiry(&self) -> Option<(u64, Instant)> {
         self.open.iter().copied().min_by_key(|(_, at)| *at)
     }
 
-    /// Fails when a command has expired without an answer.
+    /// Fails when a command has expired without an acknowledgement.
     fn check(&self, now: Instant) -> Result<(), SessionFailure> {
         match self.next_expiry() {
             Some((command_id, at)) if at <= now => {
@@ -1192,8 +1196,8 @@ async fn commit_loop(mut requests: mpsc::Receiver<CommitRequest>, core: SharedCo
         match tokio::task::spawn_blocking(move || commit_group(&core, batches)).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
-                    // A session that has gone no longer needs its answer;
-                    // its records are committed either way.
+                    // A session that has ended no longer waits for the
+                    // result, and its records are committed either way.
                     let _ = reply.send(result);
                 }
             }

@@ -1,7 +1,7 @@
-//! Hostile peers against the gateway binary on loopback: each is cut off,
-//! the gateway logs why, and a `protocol_violation` event (OCSF Network
+//! Hostile peers against the gateway binary on loopback. Each is cut off
+//! and the gateway logs why. A `protocol_violation` event (OCSF Network
 //! Activity, activity "Reset") with the reason in `status_detail` reaches
-//! `security.jsonl`, while an honest device keeps getting every record
+//! `security.jsonl`. Meanwhile an honest device keeps getting every record
 //! acknowledged.
 //!
 //! Each attacker connects from its own 127.0.0.0/8 source address, so its

@@ -3,7 +3,7 @@
 //! handshakes with invalid credentials.
 //!
 //! The gateway runs as a child process and the simulated devices live in
-//! this process, so each process holds one socket per connection and stays
+//! this process, so each process has one socket per connection and stays
 //! below the open files limit. `PALISADE_LOAD_DEVICES` sets the number of
 //! concurrent devices (default 10,000) and `PALISADE_LOAD_EVENTS` the
 //! telemetry records each sends once all are admitted (default 3).
@@ -41,7 +41,7 @@ use common::gateway_child::{GatewayChild, cpu_time, raise_open_files_limit};
 use palisade_credential::TrustStore;
 use tokio::sync::Semaphore;
 
-/// Overall bound of the test; every wait below ends before it.
+/// Overall bound of the test. Every wait below ends before it.
 const TEST_BUDGET: Duration = Duration::from_secs(170);
 /// Handshakes the simulated devices run at once. The gateway's handshake
 /// step timeout is 5 s, so devices queue here rather than in the gateway's
@@ -61,8 +61,8 @@ const FLOOD_SOURCES: usize = 100;
 const FLOOD_PER_SOURCE: usize = 20;
 /// Flood connections open at once.
 const FLOOD_IN_FLIGHT: usize = 32;
-/// Longest time any device may wait for all its records to be
-/// acknowledged once the sending starts; a device that takes longer has
+/// Maximum time any device may wait for all its records to be
+/// acknowledged once the sending starts. A device that takes longer has
 /// starved.
 const MAX_DEVICE_ACK_TIME: Duration = Duration::from_secs(60);
 /// Bound of the gateway's peak RSS growth per open session.
@@ -141,8 +141,8 @@ async fn issue_devices(pki: &Arc<Pki>, first: u32, count: u32) -> Vec<DeviceKeys
     keys
 }
 
-/// Admits one device from `source`, sends `records` records and returns
-/// the time from connect to the first acknowledgement.
+/// Admits one device from `source`, sends one record and returns the time
+/// from connect to its acknowledgement.
 async fn admit_once(
     gateway: SocketAddr,
     source: IpAddr,
@@ -200,8 +200,8 @@ async fn probe(
     latencies
 }
 
-/// One device of the load phase: admitted, sends its records, and stays
-/// connected until `release`. Returns the time from connect to all
+/// Runs one device of the load phase: it is admitted, sends its records,
+/// and stays connected until `release`. Returns the time from connect to all
 /// records acknowledged (admission and first batch), and from the first
 /// record sent to the last one acknowledged.
 #[allow(clippy::too_many_arguments)]

@@ -290,7 +290,7 @@ async fn run(
 }
 
 /// Raises the soft limit of open files to the hard limit, because every
-/// device session holds one socket; logs the limit in force.
+/// device session uses one socket, and logs the limit in force.
 fn raise_open_files_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let before = getrlimit(Resource::Nofile);
