@@ -22,6 +22,10 @@
 //! counts. The monitor's state lives in memory, so after a restart each
 //! device's current set is checked once more and a drift that persists is
 //! reported again.
+//!
+//! NOTE: a reference installed while the gateway runs does not trigger a
+//! new comparison for a device whose set was already checked; that device
+//! is compared again when its component set changes or after a restart.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
