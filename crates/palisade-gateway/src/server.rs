@@ -103,6 +103,10 @@ pub const MAX_BATCHES_PER_COMMIT: usize = 256;
 /// Batches waiting for the committer; a session with a batch waits for
 /// room before it reads more frames.
 const COMMIT_QUEUE_LEN: usize = 1024;
+/// Rejected admissions waiting to be stored. When the queue is full, as
+/// in a flood of invalid handshakes, further reports are dropped and
+/// counted in [`ServerStats::rejection_reports_dropped`].
+pub const REJECTION_QUEUE_LEN: usize = 4096;
 
 /// The shared gateway core: the server and its caller lock it for each call.
 pub type SharedCore = Arc<Mutex<GatewayCore>>;
@@ -169,6 +173,9 @@ pub struct ServerStats {
     pub records_acknowledged: AtomicU64,
     /// Records dropped because they did not decode.
     pub records_undecodable: AtomicU64,
+    /// Rejected admissions not stored because [`REJECTION_QUEUE_LEN`]
+    /// reports were already waiting.
+    pub rejection_reports_dropped: AtomicU64,
 }
 
 /// Error of [`ServerHandle::send_command`].
@@ -196,6 +203,7 @@ struct Shared {
     limiter: Mutex<AdmissionLimiter>,
     sessions: Mutex<HashMap<DeviceId, mpsc::Sender<Outgoing>>>,
     commits: mpsc::Sender<CommitRequest>,
+    rejections: mpsc::Sender<(SocketAddr, Box<Event<'static>>)>,
     stats: ServerStats,
     gateway_sequence: AtomicU64,
     started: Instant,
@@ -207,6 +215,7 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    reporter: tokio::task::JoinHandle<()>,
 }
 
 impl core::fmt::Debug for ServerHandle {
@@ -226,8 +235,12 @@ pub fn spawn(listener: TcpListener, core: SharedCore, config: ServerConfig) -> S
     // The committer ends when the last session and the handle have dropped
     // their sender.
     tokio::spawn(commit_loop(commit_requests, core.clone()));
+    // Rejected admissions are stored one at a time by one task, so a flood
+    // of invalid handshakes cannot crowd valid admissions out of the core.
+    let (rejections, rejection_reports) = mpsc::channel(REJECTION_QUEUE_LEN);
     let shared = Arc::new(Shared {
         commits,
+        rejections,
         verifier: Mutex::new(config.verifier.clone()),
         limiter: Mutex::new(AdmissionLimiter::new(
             config.admissions_per_source_per_minute,
@@ -244,11 +257,17 @@ pub fn spawn(listener: TcpListener, core: SharedCore, config: ServerConfig) -> S
     let (shutdown, stop) = watch::channel(false);
     tracing::info!(address = %local_addr, "admission listener started");
     let task = tokio::spawn(accept_loop(listener, shared.clone(), stop));
+    let reporter = tokio::spawn(report_rejections(
+        rejection_reports,
+        shared.core.clone(),
+        shutdown.subscribe(),
+    ));
     ServerHandle {
         shared,
         local_addr,
         shutdown,
         task,
+        reporter,
     }
 }
 
@@ -312,6 +331,7 @@ impl ServerHandle {
     /// Stops admitting, closes every session after its current batch, and
     /// waits at most `grace` for the session tasks to end.
     pub async fn shutdown(self, grace: Duration) {
+        let started = Instant::now();
         let _ = self.shutdown.send(true);
         match tokio::time::timeout(grace, self.task).await {
             Ok(_) => tracing::info!("admission listener stopped"),
@@ -319,6 +339,14 @@ impl ServerHandle {
                 grace_ms = grace.as_millis() as u64,
                 "admission listener did not stop within the grace period; sessions aborted"
             ),
+        }
+        // The reporter stores the rejected admissions still queued.
+        let left = grace.saturating_sub(started.elapsed());
+        if tokio::time::timeout(left, self.reporter).await.is_err() {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "rejected admissions still queued at the end of the grace period were not stored"
+            );
         }
     }
 }
@@ -467,18 +495,15 @@ async fn connection(
         Err(Refusal::Closed) => return,
         Err(Refusal::Reported(event)) => {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-            let core = shared.core.clone();
-            let stored = tokio::task::spawn_blocking(move || {
-                lock(&core).reject_admission(&event).map(|f| f.len())
-            })
-            .await;
-            match stored {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
-                    tracing::error!(%peer, %error, "storing a rejected admission failed")
-                }
-                Err(error) => {
-                    tracing::error!(%peer, %error, "storing a rejected admission panicked")
+            if shared.rejections.try_send((peer, event)).is_err() {
+                let dropped = shared
+                    .stats
+                    .rejection_reports_dropped
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                // One line per 1000 drops keeps a flood out of the log.
+                if dropped % 1000 == 1 {
+                    tracing::warn!(%peer, dropped, "rejected admission not stored: {REJECTION_QUEUE_LEN} reports are waiting");
                 }
             }
             return;
@@ -1272,5 +1297,60 @@ fn commit_group(
                 })
                 .collect()
         }
+    }
+}
+
+/// Rejected admissions stored under one hold of the core's lock at most.
+const REJECTIONS_PER_LOCK: usize = 16;
+
+/// Stores rejected admissions, a few per hold of the core's lock, until
+/// the server stops; then stores what is still queued and returns.
+async fn report_rejections(
+    mut reports: mpsc::Receiver<(SocketAddr, Box<Event<'static>>)>,
+    core: SharedCore,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let first = tokio::select! {
+            report = reports.recv() => match report {
+                Some(report) => report,
+                None => return,
+            },
+            _ = stop.changed() => {
+                // The accept loop has stopped; store what is queued.
+                let mut rest = Vec::new();
+                while let Ok(report) = reports.try_recv() {
+                    rest.push(report);
+                }
+                for group in rest.chunks(REJECTIONS_PER_LOCK) {
+                    store_rejections(&core, group.to_vec()).await;
+                }
+                return;
+            }
+        };
+        let mut group = vec![first];
+        while group.len() < REJECTIONS_PER_LOCK {
+            match reports.try_recv() {
+                Ok(report) => group.push(report),
+                Err(_) => break,
+            }
+        }
+        store_rejections(&core, group).await;
+    }
+}
+
+async fn store_rejections(core: &SharedCore, group: Vec<(SocketAddr, Box<Event<'static>>)>) {
+    let core = core.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut core = lock(&core);
+        for (peer, event) in &group {
+            if let Err(error) = core.reject_admission(event) {
+                tracing::error!(%peer, %error, "storing a rejected admission failed");
+            }
+        }
+    })
+    .await;
+    if let Err(error) = stored {
+        tracing::error!(%error, "storing rejected admissions panicked");
     }
 }

@@ -347,7 +347,7 @@ fn ten_thousand_devices_with_flood() {
         &dir.path().join("gateway"),
         &files,
         ADMISSIONS_PER_SOURCE,
-        "[outbox]\ndelivery_rows = 4096\n",
+        "[outbox]\ndelivery_rows = 512\n",
     );
     let addr = gateway.addr;
     let roots = pki.operator_store();
@@ -484,6 +484,17 @@ fn ten_thousand_devices_with_flood() {
         .iter()
         .filter(|line| line.contains("source exceeded its admission rate"))
         .count();
+    // The gateway logs the first and every 1000th dropped report.
+    let reports_dropped_logged = log
+        .iter()
+        .filter(|line| line.contains("rejected admission not stored"))
+        .filter_map(|line| {
+            let start = line.find("dropped=")? + "dropped=".len();
+            line[start..].split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap_or(0);
+    let flood_reports = flood_events(&dir.path().join("gateway").join("security.jsonl"));
     let median_ack = percentile(&summary.ack_times, 0.5);
     let slowest_ack = summary.ack_times.last().copied().unwrap_or_default();
 
@@ -494,7 +505,9 @@ fn ten_thousand_devices_with_flood() {
          records sent to all acknowledged: slowest device {:.2}s = {:.1}x the median {:.2}s; \
          gateway peak RSS {:.1} MiB (before {:.1} MiB), {:.1} KiB per connection; \
          probe admission without flood p50 {:.1}ms p99 {:.1}ms, during flood p50 {:.1}ms p99 {:.1}ms \
-         (flood phase {:.1}s, {} flood handshakes from {FLOOD_SOURCES} sources: {} rejected, {} closed without answer, {} admitted, {rate_limited} rate-limited); \
+         (flood phase {:.1}s, {} flood handshakes from {FLOOD_SOURCES} sources: {} rejected, {} closed without answer, {} admitted, {rate_limited} rate-limited, \
+         {flood_reports} reported in security.jsonl, \
+         reports dropped at least {reports_dropped_logged}); \
          credentials issued in {:.1}s; CPU time gateway {:.1}s, devices {:.1}s; total {:.1}s",
         summary.admissions.len(),
         summary.load_time.as_secs_f64(),
@@ -567,6 +580,13 @@ fn ten_thousand_devices_with_flood() {
         flood.rejected.load(Ordering::Relaxed) > 0,
         "the flood reached the credential checks"
     );
+    // The gateway's rejection queue holds more reports than the flood
+    // makes, so every rejected flood handshake reaches security.jsonl.
+    assert_eq!(
+        flood_reports as u64,
+        flood.rejected.load(Ordering::Relaxed),
+        "every rejected flood handshake is reported in security.jsonl"
+    );
     assert!(
         slowest_ack <= MAX_DEVICE_ACK_TIME,
         "the slowest device waited {slowest_ack:?} for its acknowledgements (bound {MAX_DEVICE_ACK_TIME:?})"
@@ -580,6 +600,21 @@ fn ten_thousand_devices_with_flood() {
         "the test took {:?}",
         started.elapsed()
     );
+}
+
+/// Counts the events in `security.jsonl` (findings excluded) that name a
+/// flood source address, 127.9.0.x.
+fn flood_events(path: &std::path::Path) -> usize {
+    let text = std::fs::read_to_string(path).expect("security.jsonl is readable");
+    text.lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is JSON"))
+        .filter(|event| event["class_uid"] != 2004)
+        .filter(|event| {
+            event["src_endpoint"]["ip"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("127.9.0."))
+        })
+        .count()
 }
 
 /// What the async phases measured.
