@@ -18,6 +18,10 @@
 //! as `unknown_device` (chain from a root the gateway does not pin),
 //! `credential_rejected` (any other chain, validity or possession failure)
 //! or `protocol_violation` (a malformed, stalled or out-of-order handshake).
+//! One task stores these reports from a queue of [`REJECTION_QUEUE_LEN`],
+//! so a flood of invalid handshakes does not crowd valid admissions out of
+//! the core. A report that finds the queue full is dropped and counted in
+//! [`ServerStats::rejection_reports_dropped`].
 //!
 //! An admitted session reads DATA and DATA_BATCH messages, hands the records
 //! that are ready (at most [`ServerConfig::max_batch_records`] at a time) to
