@@ -3,9 +3,9 @@
 //! loopback.
 //!
 //! The device side uses the same handshake ([`DeviceHandshake`]) and frames
-//! as a real agent. Every event is a `Telemetry` record whose data holds the
-//! device index and the record's sequence number, so a test can match the
-//! lines in `telemetry.jsonl` to the records it sent.
+//! as a real agent. The data of each `Telemetry` record contains the device
+//! index and the record's sequence number, so a test can match the lines in
+//! `telemetry.jsonl` to the records it sent.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -157,7 +157,7 @@ pub struct Pki {
     pub operator_root: Issued,
     /// The gateway's credential and key.
     pub gateway: Issued,
-    /// A factory under a root nobody pins.
+    /// A factory under a root that neither the gateway nor the devices pin.
     pub rogue_factory: Issued,
 }
 
@@ -259,7 +259,8 @@ impl Pki {
     }
 }
 
-/// The 16-byte device id of device `index`; `tag` separates groups.
+/// Returns the 16-byte device id of device `index`, with `tag` separating
+/// groups of devices.
 pub fn device_id(index: u32, tag: u8) -> [u8; 16] {
     let mut id = [0u8; 16];
     id[0] = 0xD0;
