@@ -9,10 +9,13 @@
 //! again to the restarted gateway, which skips the ones it had committed
 //! but not acknowledged.
 //!
-//! The kill is aimed at a delivery round (right after a sink file grows),
-//! and repeated up to [`MAX_KILLS`] times until one lands after the gateway
-//! wrote sink lines and before it saved that sink's cursor. The restarted
-//! gateway must then skip the lines its sink files already contain.
+//! The devices record on a fixed schedule until the test stops their
+//! recording after the last kill, so every kill lands while they are still
+//! recording and sending, however slowly the processes started. The kill is
+//! aimed at a delivery round (right after a sink file grows), and repeated
+//! up to [`MAX_KILLS`] times until one lands after the gateway wrote sink
+//! lines and before it saved that sink's cursor. The restarted gateway must
+//! then skip the lines its sink files already contain.
 
 mod common;
 
@@ -30,8 +33,16 @@ use serde_json::Value;
 
 const DEVICES: usize = 4;
 
+/// Events each device gets acknowledged before the first kill.
+const BEFORE_FIRST_KILL: u64 = 100;
+
+/// Each device records until the test calls
+/// [`DeviceHandle::stop_recording`], and `events` only bounds the recording
+/// (25 s at one event per 5 ms). The device's queue (4096 records) contains
+/// only the events not yet acknowledged, a few hundred while the gateway
+/// restarts.
 const PLAN: DevicePlan = DevicePlan {
-    events: 400,
+    events: 5000,
     interval: Duration::from_millis(5),
     security_every: 4,
     time_limit: Duration::from_secs(40),
@@ -80,8 +91,16 @@ fn lines_beyond(path: &Path, cursor: i64) -> u64 {
 }
 
 /// Kills of the gateway, at most this many, until one lands between a sink
-/// write and the save of that sink's cursor.
-const MAX_KILLS: usize = 3;
+/// write and the save of that sink's cursor. The gateway runs a delivery
+/// round every 500 ms, and the window lasts while the round writes its lines
+/// (a few hundred with four devices sending), syncs the file and commits the
+/// cursor. A kill aimed at a round's first line misses the window only when
+/// the test thread is descheduled for that long.
+const MAX_KILLS: usize = 8;
+
+/// No new kill starts after this much time of killing and restarting, so
+/// that the devices' recording (bounded by [`PLAN`]) outlasts the kills.
+const KILL_PHASE: Duration = Duration::from_secs(8);
 
 /// What one SIGKILL left behind.
 struct Kill {
@@ -108,16 +127,16 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
         .map(|index| spawn_device(&pki, index, address, PLAN))
         .collect();
 
-    // Kill while every device is mid-stream: a quarter of its events
+    // Kill while every device is mid-stream: some of its events
     // acknowledged and, on at least one device, records in flight.
     let mid_stream = wait_for(Duration::from_secs(20), || {
         snapshots(&devices)
             .iter()
-            .all(|s| s.acknowledged >= PLAN.events / 4)
+            .all(|s| s.acknowledged >= BEFORE_FIRST_KILL)
     });
     assert!(
         mid_stream,
-        "devices did not get a quarter of their events acknowledged: {:?}\n{}",
+        "devices did not get {BEFORE_FIRST_KILL} events each acknowledged: {:?}\n{}",
         snapshots(&devices),
         first.log_text()
     );
@@ -126,6 +145,7 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
     let sizes = || [file_len(&security), file_len(&telemetry)];
     let mut gateway = first;
     let mut kills: Vec<Kill> = Vec::new();
+    let kill_phase = Instant::now();
     loop {
         wait_for(Duration::from_secs(2), || {
             snapshots(&devices)
@@ -184,17 +204,27 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
             at_kill: at_kill.clone(),
             beyond_cursor,
         });
-        if beyond_cursor > 0 || kills.len() == MAX_KILLS {
+        // Every device reconnects to the restarted gateway and gets events
+        // acknowledged by it.
+        let back = wait_for(Duration::from_secs(10), || {
+            snapshots(&devices).iter().zip(&at_kill).all(|(now, then)| {
+                now.sessions > then.sessions && now.acknowledged > then.acknowledged
+            })
+        });
+        assert!(
+            back,
+            "devices did not resume with the restarted gateway: {:?}\n{}",
+            snapshots(&devices),
+            gateway.log_text()
+        );
+        if beyond_cursor > 0 || kills.len() == MAX_KILLS || kill_phase.elapsed() > KILL_PHASE {
             break;
         }
         // The kill missed the window between a sink write and its cursor
-        // save. Kill again once the devices are back and sending.
-        wait_for(Duration::from_secs(5), || {
-            snapshots(&devices)
-                .iter()
-                .zip(&at_kill)
-                .all(|(now, then)| now.sessions > then.sessions || now.acknowledged == PLAN.events)
-        });
+        // save: kill again, the devices are back and sending.
+    }
+    for device in &devices {
+        device.stop_recording();
     }
     let last = gateway;
     let at_kill = kills[0].at_kill.clone();
@@ -237,20 +267,34 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
     );
 
     let reports: Vec<DeviceReport> = devices.into_iter().map(DeviceHandle::join).collect();
-    for (report, kill) in reports.iter().zip(&at_kill) {
+    for report in &reports {
         assert_eq!(report.error, None, "device {}", report.index);
-        assert_eq!(report.recorded, PLAN.events, "device {}", report.index);
+        // Each kill landed while the device was recording: it recorded
+        // events after the last kill, and its recording ended on the stop
+        // request, not at the plan's bound.
+        let last_kill = &kills.last().expect("one kill at least").at_kill[report.index];
+        assert!(
+            report.recorded > last_kill.recorded,
+            "device {} recorded {} events, {} at the last kill",
+            report.index,
+            report.recorded,
+            last_kill.recorded
+        );
+        assert!(
+            report.recorded < PLAN.events,
+            "device {} recorded {} events, reaching the bound of {} before the stop request",
+            report.index,
+            report.recorded,
+            PLAN.events
+        );
         assert_eq!(report.queued, 0, "device {} queue empty", report.index);
         assert_eq!(report.dropped, 0, "device {} dropped nothing", report.index);
-        // A device that had everything acknowledged before the kill had
-        // already closed its session.
-        if kill.acknowledged < PLAN.events {
-            assert!(
-                report.handshakes >= 2,
-                "device {} reconnected after the kill: {report:?}",
-                report.index
-            );
-        }
+        assert!(
+            report.handshakes > kills.len() as u64,
+            "device {} reconnected after each of {} kills: {report:?}",
+            report.index,
+            kills.len()
+        );
     }
 
     let contents = SinkContents::read(&config.output);
@@ -275,16 +319,21 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
         .map(|s| s.sent_high_water - s.acknowledged)
         .sum();
     let queued_unsent_at_kill: u64 = at_kill.iter().map(|s| s.recorded - s.sent_high_water).sum();
-    let recorded_after_kill: u64 = at_kill.iter().map(|s| PLAN.events - s.recorded).sum();
+    let recorded_after_kill: u64 = reports
+        .iter()
+        .zip(&at_kill)
+        .map(|(report, s)| report.recorded - s.recorded)
+        .sum();
     let retransmissions: u64 = reports.iter().map(|r| r.retried).sum();
     println!(
         "crash_recovery: {DEVICES} devices, events sent {sent}, acknowledged before the first SIGKILL {acknowledged_before_kill}, \
          unacknowledged at that SIGKILL and resent after the restart {} (in flight {in_flight_at_kill}, queued unsent {queued_unsent_at_kill}), \
-         recorded after it {recorded_after_kill}, SIGKILLs {}, sink lines written past the saved cursor {beyond_cursor}, \
+         recorded after it {recorded_after_kill}, SIGKILLs {}, sink lines written past the saved cursor {beyond_cursor} (per kill {:?}), \
          resends the last restarted gateway found already committed {duplicates_skipped}, \
          retransmissions {retransmissions}, findings {}, exactly once {}, lost {}, duplicated {}, run time {:.1} s",
         in_flight_at_kill + queued_unsent_at_kill,
         kills.len(),
+        kills.iter().map(|k| k.beyond_cursor).collect::<Vec<_>>(),
         contents.findings,
         all.exactly_once,
         all.lost.len(),

@@ -5,9 +5,11 @@
 //!
 //! Each device runs in a thread of its own. It records numbered events on a
 //! fixed schedule whether or not it is online, so events queue while the
-//! gateway is away. It reconnects with the transport's jittered backoff
-//! after every link error, and stops once every event it recorded is
-//! acknowledged, or at its time limit.
+//! gateway is away, until it has recorded the plan's `events` or until
+//! [`DeviceHandle::stop_recording`] is called, whichever comes first. It
+//! reconnects with the transport's jittered backoff after every link error,
+//! and stops once every event it recorded is acknowledged, or at its time
+//! limit.
 //!
 //! Event `n` of device `i` carries sequence number `n`, because the agent
 //! numbers from 0 and records nothing else (no heartbeat, no snapshots, no
@@ -39,7 +41,7 @@ use serde_json::Value;
 use super::gateway_process::TestPki;
 
 /// Queue storage of a test device: 256 KiB and 4096 records, more than any
-/// test device records, so the queue never drops.
+/// test device has waiting for acknowledgement, so the queue never drops.
 type Storage = MemoryStorage<262_144, 4096>;
 type TestAgent<'a> = Agent<'a, Storage, MemoryState, SoftwareSigner, 0, 0>;
 
@@ -49,7 +51,8 @@ pub const CHANNEL: u16 = 7;
 /// What a test device sends and how long it may take.
 #[derive(Debug, Clone, Copy)]
 pub struct DevicePlan {
-    /// Events to record, numbered from 0.
+    /// Events to record, numbered from 0; fewer when
+    /// [`DeviceHandle::stop_recording`] is called first.
     pub events: u64,
     /// Time between two recorded events.
     pub interval: Duration,
@@ -157,10 +160,17 @@ pub struct DeviceHandle {
     /// The device's published progress.
     pub progress: Arc<DeviceProgress>,
     target: Arc<Mutex<SocketAddr>>,
+    stop: Arc<AtomicBool>,
     thread: JoinHandle<DeviceReport>,
 }
 
 impl DeviceHandle {
+    /// Ends the device's recording: it records no event after this call,
+    /// sends what it queued, and stops once all of it is acknowledged.
+    pub fn stop_recording(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
     /// Points the device's next connection attempts at `address`.
     pub fn retarget(&self, address: SocketAddr) {
         *self.target.lock().unwrap_or_else(|p| p.into_inner()) = address;
@@ -201,9 +211,11 @@ pub fn spawn_device(
     let roots = pki.operator_roots();
     let progress = Arc::new(DeviceProgress::default());
     let target = Arc::new(Mutex::new(target));
+    let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let progress = progress.clone();
         let target = target.clone();
+        let stop = stop.clone();
         std::thread::Builder::new()
             .name(format!("device-{index}"))
             // The agent keeps its queue storage and frame buffers inline.
@@ -242,7 +254,12 @@ pub fn spawn_device(
                     boot: agent.state().boot_counter,
                     ..DeviceReport::default()
                 };
-                run(&mut agent, index, &target, plan, &progress, &mut report);
+                let shared = Shared {
+                    target: &target,
+                    stop: &stop,
+                    progress: &progress,
+                };
+                run(&mut agent, index, shared, plan, &mut report);
                 progress.online.store(false, Ordering::SeqCst);
                 progress.finished.store(true, Ordering::SeqCst);
                 report
@@ -252,6 +269,7 @@ pub fn spawn_device(
     DeviceHandle {
         progress,
         target,
+        stop,
         thread,
     }
 }
@@ -327,16 +345,29 @@ fn connect(
     Some(link)
 }
 
-/// Runs the device until every event is recorded and acknowledged, or
-/// until its time limit.
+/// What a device thread shares with its [`DeviceHandle`].
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    target: &'a Mutex<SocketAddr>,
+    stop: &'a AtomicBool,
+    progress: &'a DeviceProgress,
+}
+
+/// Runs the device until its recording ends (all `plan.events` recorded,
+/// or a stop request) and every recorded event is acknowledged, or until
+/// its time limit.
 fn run(
     agent: &mut TestAgent<'_>,
     index: usize,
-    target: &Mutex<SocketAddr>,
+    shared: Shared<'_>,
     plan: DevicePlan,
-    progress: &DeviceProgress,
     report: &mut DeviceReport,
 ) {
+    let Shared {
+        target,
+        stop,
+        progress,
+    } = shared;
     let clock = SystemClock::new();
     let started = Instant::now();
     let mut backoff = Backoff::new(
@@ -369,12 +400,16 @@ fn run(
             ));
             break;
         }
-        while next_event < plan.events && now >= started + plan.interval * next_event as u32 {
+        let stopped = stop.load(Ordering::SeqCst);
+        while !stopped
+            && next_event < plan.events
+            && now >= started + plan.interval * next_event as u32
+        {
             record_event(agent, &clock, index, next_event, &plan);
             next_event += 1;
         }
         let acknowledged = publish(agent, progress);
-        if next_event == plan.events && agent.queued() == 0 {
+        if (stopped || next_event == plan.events) && agent.queued() == 0 {
             break;
         }
 
