@@ -1,5 +1,5 @@
 //! Child processes of the benchmark (this same executable with a hidden
-//! subcommand, or mosquitto) and their line protocol on standard output.
+//! subcommand) and their line protocol on standard output.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -88,7 +88,7 @@ impl ChildProcess {
         }
     }
 
-    /// Closes the child's standard input, which asks it to stop.
+    /// Closes the child's standard input, the child's signal to stop.
     pub fn close_stdin(&mut self) {
         self.stdin.take();
     }
