@@ -1,7 +1,7 @@
 //! The gateway process of the Palisade run: the library's admission server,
 //! gateway core and sinks, started the way the `palisade-gateway` binary's
-//! `run` command starts them (same server settings, a delivery round every
-//! 500 ms), in a child process of its own so that its CPU time and memory
+//! `run` command starts them (same server settings, the same delivery tick:
+//! every 100 ms, rounds back to back for up to 250 ms while rows remain), in a child process of its own so that its CPU time and memory
 //! are measured apart from the devices.
 //!
 //! Protocol with the parent: the child prints `LISTENING <address>` on
@@ -23,9 +23,14 @@ use palisade_credential::{
 use palisade_gateway::config::{Config, SinkConfig};
 use palisade_gateway::delivery::Delivery;
 use palisade_gateway::metrics::Metrics;
-use palisade_gateway::pipeline::GatewayCore;
+use palisade_gateway::pipeline::{self, GatewayCore};
 use palisade_gateway::server::{self, ServerConfig, SharedCore};
 use tokio::io::AsyncReadExt;
+
+/// Delivery tick and per-tick time budget, the same as the
+/// `palisade-gateway` binary's.
+const DELIVERY_TICK: Duration = Duration::from_millis(100);
+const DELIVERY_BUDGET: Duration = Duration::from_millis(250);
 
 /// Rotation size of the bench's sink files: large enough that a run never
 /// rotates, so the sink reader follows one file per sink.
@@ -121,7 +126,7 @@ async fn serve(dir: &Path, delivery_rows: Option<usize>) -> Result<(), String> {
 
     let mut stdin = tokio::io::stdin();
     let mut scratch = [0u8; 64];
-    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut ticker = tokio::time::interval(DELIVERY_TICK);
     let mut admission_check = tokio::time::interval(Duration::from_millis(50));
     let mut admitted_reported = 0;
     loop {
@@ -145,12 +150,12 @@ async fn serve(dir: &Path, delivery_rows: Option<usize>) -> Result<(), String> {
                 let delivery = delivery.clone();
                 let round = tokio::task::spawn_blocking(move || {
                     let mut delivery = delivery.lock().unwrap_or_else(|p| p.into_inner());
-                    core.lock().unwrap_or_else(|p| p.into_inner()).deliver(&mut delivery).map(|_| ())
+                    pipeline::deliver_backlog(&core, &mut delivery, DELIVERY_BUDGET).map(|_| ())
                 }).await;
                 match round {
                     Ok(Ok(())) => {}
-                    Ok(Err(error)) => tracing::error!(%error, "delivery round failed"),
-                    Err(error) => tracing::error!(%error, "delivery round panicked"),
+                    Ok(Err(error)) => tracing::error!(%error, "delivery failed"),
+                    Err(error) => tracing::error!(%error, "delivery panicked"),
                 }
             }
         }

@@ -21,7 +21,8 @@
 //! runs it under `tokio::task::spawn_blocking` or behind a mutex.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use palisade_credential::{RevocationList, TrustStore, VerificationTime};
 use palisade_schema::{DeviceId, Event, EventBody, EventClass};
@@ -469,28 +470,106 @@ impl GatewayCore {
     /// Runs one delivery round, prunes delivered rows past the retention
     /// and updates the outbox-depth gauge.
     pub fn deliver(&mut self, delivery: &mut Delivery) -> Result<DeliveryReport, CoreError> {
+        let report = self.deliver_round(delivery)?;
+        self.settle_outbox(delivery)?;
+        Ok(report)
+    }
+
+    /// Runs one delivery round and counts its undecodable rows, without the
+    /// outbox bookkeeping of [`GatewayCore::settle_outbox`].
+    fn deliver_round(&mut self, delivery: &mut Delivery) -> Result<DeliveryReport, CoreError> {
         let report = delivery.deliver(&mut self.outbox, &self.inventory)?;
         if report.undecodable > 0 {
             self.metrics
                 .drops(DropReason::Undecodable, report.undecodable);
         }
-        let names = delivery.sink_names();
-        self.outbox.prune(&names, now_unix_ms())?;
-        self.metrics.set_outbox_depth(self.outbox.depth(&names)?);
         Ok(report)
     }
 
+    /// Prunes rows that every sink delivered and that are older than the
+    /// retention, and sets the outbox-depth gauge. Both statements scan the
+    /// outbox (the depth counts every undelivered row), so callers that run
+    /// many rounds in a row do this once after them.
+    pub fn settle_outbox(&mut self, delivery: &Delivery) -> Result<(), CoreError> {
+        let names = delivery.sink_names();
+        self.outbox.prune(&names, now_unix_ms())?;
+        self.metrics.set_outbox_depth(self.outbox.depth(&names)?);
+        Ok(())
+    }
+
     /// Delivers rounds until the outbox is empty for every sink, a sink
-    /// fails, or `max_rounds` ran (used on shutdown, with a bounded count).
+    /// fails, or `max_rounds` ran (used on shutdown, with a bounded count);
+    /// prunes and updates the depth gauge once at the end.
     pub fn drain(&mut self, delivery: &mut Delivery, max_rounds: usize) -> Result<u64, CoreError> {
         let mut written = 0;
         for _ in 0..max_rounds {
-            let report = self.deliver(delivery)?;
+            let report = self.deliver_round(delivery)?;
             written += report.total_written();
             if !report.failed_sinks.is_empty() || report.rows == 0 {
                 break;
             }
         }
+        self.settle_outbox(delivery)?;
         Ok(written)
     }
+}
+
+/// Delivers the outbox backlog in rounds, taking the core lock for one round
+/// at a time so that session commits run between rounds.
+///
+/// The first round always runs, so a zero budget gives exactly one round.
+/// Another round follows while the previous one moved rows, no sink failed
+/// and less than `budget` has passed since the call began. A failed sink stops the
+/// loop with its cursor where its last good round left it; the next call
+/// retries it. After the rounds, if any moved rows or a sink failed, the
+/// outbox is pruned and the depth gauge set once ([`GatewayCore::settle_outbox`]),
+/// so an idle call costs one cursor read and one row read per sink. The
+/// returned report sums the rounds.
+///
+/// # Errors
+///
+/// [`CoreError`] when the outbox cannot be read, a cursor cannot be saved
+/// or pruning fails; rounds that finished before the error keep their
+/// cursors.
+pub fn deliver_backlog(
+    core: &Mutex<GatewayCore>,
+    delivery: &mut Delivery,
+    budget: Duration,
+) -> Result<BacklogReport, CoreError> {
+    let started = Instant::now();
+    let mut total = BacklogReport::default();
+    loop {
+        let report = core
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .deliver_round(delivery)?;
+        total.rounds += 1;
+        total.delivery.rows += report.rows;
+        for (sink, count) in report.written {
+            *total.delivery.written.entry(sink).or_default() += count;
+        }
+        total.delivery.already_written += report.already_written;
+        total.delivery.undecodable += report.undecodable;
+        let failed = !report.failed_sinks.is_empty();
+        total.delivery.failed_sinks.extend(report.failed_sinks);
+        if failed || report.rows == 0 || started.elapsed() >= budget {
+            break;
+        }
+    }
+    if total.delivery.rows > 0 || !total.delivery.failed_sinks.is_empty() {
+        core.lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .settle_outbox(delivery)?;
+    }
+    Ok(total)
+}
+
+/// Counts from one [`deliver_backlog`] call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BacklogReport {
+    /// Delivery rounds run.
+    pub rounds: u64,
+    /// The rounds' counts, summed.
+    pub delivery: DeliveryReport,
 }

@@ -27,8 +27,16 @@ use palisade_gateway::delivery::Delivery;
 use palisade_gateway::inventory::Inventory;
 use palisade_gateway::metrics::{self, Metrics};
 use palisade_gateway::outbox::Outbox;
-use palisade_gateway::pipeline::GatewayCore;
+use palisade_gateway::pipeline::{self, GatewayCore};
 use palisade_gateway::server::{self, ServerConfig, SharedCore};
+
+/// Period of the delivery tick. A tick on a caught-up outbox reads one
+/// cursor and finds no row per sink, so a short period costs little.
+const DELIVERY_TICK: Duration = Duration::from_millis(100);
+
+/// Longest time one delivery tick keeps running rounds back to back on a
+/// backlog; each round takes the core lock on its own, so commits interleave.
+const DELIVERY_BUDGET: Duration = Duration::from_millis(250);
 
 #[derive(Parser)]
 #[command(
@@ -228,7 +236,7 @@ async fn run(
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("installing the SIGTERM handler failed: {e}"))?;
-    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut ticker = tokio::time::interval(DELIVERY_TICK);
     let mut posture_ticker =
         tokio::time::interval(Duration::from_secs(config.posture.check_interval_secs));
     loop {
@@ -251,12 +259,12 @@ async fn run(
                 let delivery = delivery.clone();
                 let round = tokio::task::spawn_blocking(move || {
                     let mut delivery = delivery.lock().unwrap_or_else(|p| p.into_inner());
-                    core.lock().unwrap_or_else(|p| p.into_inner()).deliver(&mut delivery).map(|_| ())
+                    pipeline::deliver_backlog(&core, &mut delivery, DELIVERY_BUDGET).map(|_| ())
                 }).await;
                 match round {
                     Ok(Ok(())) => {}
-                    Ok(Err(error)) => tracing::error!(%error, "delivery round failed"),
-                    Err(error) => tracing::error!(%error, "delivery round panicked"),
+                    Ok(Err(error)) => tracing::error!(%error, "delivery failed"),
+                    Err(error) => tracing::error!(%error, "delivery panicked"),
                 }
             }
         }
