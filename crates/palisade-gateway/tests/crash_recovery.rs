@@ -91,10 +91,10 @@ fn lines_beyond(path: &Path, cursor: i64) -> u64 {
 }
 
 /// Kills of the gateway, at most this many, until one lands between a sink
-/// write and the save of that sink's cursor. The gateway runs a delivery
-/// round every 500 ms, and the window lasts while the round writes its lines
-/// (a few hundred with four devices sending), syncs the file and commits the
-/// cursor. A kill aimed at a round's first line misses the window only when
+/// write and the save of that sink's cursor. The gateway checks for
+/// undelivered rows every 100 ms and runs delivery rounds back to back while
+/// rows remain. The window lasts while a round writes its lines (up to a few
+/// hundred with four devices sending), syncs the file and commits the cursor. A kill aimed at a round's first line misses the window only when
 /// the test thread is descheduled for that long.
 const MAX_KILLS: usize = 8;
 
