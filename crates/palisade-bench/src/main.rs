@@ -38,7 +38,7 @@ enum Commands {
         /// Runs per configuration (default 3; 1 with --quick).
         #[arg(long)]
         runs: Option<usize>,
-        /// Outbox rows each gateway sink delivers per 500 ms round
+        /// Outbox rows each gateway sink delivers per delivery round
         /// (default: the gateway's default, 256).
         #[arg(long)]
         delivery_rows: Option<usize>,
@@ -55,7 +55,7 @@ enum Commands {
         /// Skip the MQTT runs.
         #[arg(long)]
         palisade_only: bool,
-        /// Outbox rows each gateway sink delivers per 500 ms round
+        /// Outbox rows each gateway sink delivers per delivery round
         /// (default: the gateway's default, 256).
         #[arg(long)]
         delivery_rows: Option<usize>,
