@@ -1,8 +1,9 @@
 //! The gateway process of the Palisade run: the library's admission server,
 //! gateway core and sinks, started the way the `palisade-gateway` binary's
 //! `run` command starts them (same server settings, the same delivery tick:
-//! every 100 ms, rounds back to back for up to 250 ms while rows remain), in a child process of its own so that its CPU time and memory
-//! are measured apart from the devices.
+//! every 100 ms, rounds back to back for up to 250 ms while rows remain), in
+//! a child process of its own so that its CPU time and memory are measured
+//! apart from the devices.
 //!
 //! Protocol with the parent: the child prints `LISTENING <address>` on
 //! standard output once it accepts devices, and `ADMITTED <count>` each
