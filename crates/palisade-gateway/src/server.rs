@@ -78,7 +78,7 @@ use tokio::task::JoinSet;
 
 use crate::admission_limit::AdmissionLimiter;
 use crate::inventory::{Admission, AdmissionOutcome};
-use crate::metrics::{AdmissionRejection, DropReason};
+use crate::metrics::{AdmissionRejection, DropReason, Metrics};
 use crate::pipeline::{BatchOutcome, GatewayCore};
 
 /// Application message kind of handshake message 1 (device to gateway).
@@ -205,6 +205,8 @@ struct Shared {
     verifier: Mutex<ChainVerifier>,
     replay: Mutex<ReplayCache<REPLAY_CACHE_LEN>>,
     limiter: Mutex<AdmissionLimiter>,
+    /// The core's metrics, reachable without the core lock.
+    metrics: Arc<Metrics>,
     sessions: Mutex<HashMap<DeviceId, mpsc::Sender<Outgoing>>>,
     commits: mpsc::Sender<CommitRequest>,
     rejections: mpsc::Sender<(SocketAddr, Box<Event<'static>>)>,
@@ -242,7 +244,9 @@ pub fn spawn(listener: TcpListener, core: SharedCore, config: ServerConfig) -> S
     // Rejected admissions are stored one at a time by one task, so a flood
     // of invalid handshakes cannot crowd valid admissions out of the core.
     let (rejections, rejection_reports) = mpsc::channel(REJECTION_QUEUE_LEN);
+    let metrics = lock(&core).metrics().clone();
     let shared = Arc::new(Shared {
+        metrics,
         commits,
         rejections,
         verifier: Mutex::new(config.verifier.clone()),
@@ -445,6 +449,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+                    // Checked here, in the order of arrival, so that the
+                    // first connections of a source within its rate are the
+                    // ones admitted, and a flood spawns no tasks.
+                    if !lock(&shared.limiter).check(peer.ip(), Instant::now()) {
+                        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                        shared.metrics.rejected_admission(AdmissionRejection::RateLimited);
+                        tracing::warn!(%peer, "admission rejected: source exceeded its admission rate");
+                        drop(stream);
+                        continue;
+                    }
                     sessions.spawn(connection(stream, peer, shared.clone(), stop.clone()));
                 }
                 Err(error) => {
@@ -480,14 +494,6 @@ async fn connection(
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) {
-    if !lock(&shared.limiter).check(peer.ip(), Instant::now()) {
-        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-        lock(&shared.core)
-            .metrics()
-            .rejected_admission(AdmissionRejection::RateLimited);
-        tracing::warn!(%peer, "admission rejected: source exceeded its admission rate");
-        return;
-    }
     let _ = stream.set_nodelay(true);
     let step_ms = shared.config.step_timeout.as_millis() as u64;
     let mut link = TokioLink::new(
