@@ -42,11 +42,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use palisade_credential::{
     CREDENTIAL_VERSION, ChainVerifier, Command, CommandAction, CommandVerifier, Credential,
     CredentialBody, CredentialKind, DeviceId, IssuerLimits, KeyId, KeyUsage, MAX_ALLOWED_MODELS,
-    MAX_COMMAND_LEN, MAX_CREDENTIAL_LEN, MAX_REFERENCE_SBOM_LEN, MAX_REVOCATION_LIST_LEN,
-    NO_EXPIRY, OsRng, PublicKey, REFERENCE_SBOM_VERSION, ReferenceComponent, ReferenceComponents,
-    ReferenceSbom, RejectReason, RevocationList, RevocationStatus, RevokedCredential, Rng,
-    SignatureAlgorithm, Signer, SoftwareSigner, StalePolicy, Subject, TrustAnchor, TrustStore,
-    Validity, VerificationTime,
+    MAX_COMMAND_LEN, MAX_CREDENTIAL_LEN, MAX_ISSUED_AT_SKEW_SECS, MAX_REFERENCE_SBOM_LEN,
+    MAX_REVOCATION_LIST_LEN, NO_EXPIRY, OsRng, PublicKey, REFERENCE_SBOM_VERSION,
+    ReferenceComponent, ReferenceComponents, ReferenceSbom, RejectReason, RevocationList,
+    RevocationStatus, RevokedCredential, Rng, SignatureAlgorithm, Signer, SoftwareSigner,
+    StalePolicy, Subject, TrustAnchor, TrustStore, Validity, VerificationTime,
 };
 use serde_json::{Value, json};
 
@@ -1472,6 +1472,14 @@ struct SignSbom<'a> {
 
 fn sign_sbom(output: &mut String, options: &SignSbom<'_>) -> Outcome {
     check_output(options.out, options.force)?;
+    let current = now();
+    if let Some(issued_at) = options.issued_at
+        && issued_at > current.saturating_add(MAX_ISSUED_AT_SKEW_SECS)
+    {
+        return Err(usage_error(format!(
+            "--issued-at {issued_at} is later than now ({current}) by more than {MAX_ISSUED_AT_SKEW_SECS} s; give seconds since the Unix epoch, not milliseconds"
+        )));
+    }
     let signer = read_key(options.signer_key)?;
     let path = options.signer_credential;
     let signer_credential = read_credential_file(path, "a root or intermediate credential")?;

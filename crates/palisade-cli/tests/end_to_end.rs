@@ -1131,6 +1131,26 @@ fn sign_sbom_verify_and_inspect() {
 }
 
 #[test]
+fn sign_sbom_rejects_future_issue_time() {
+    let f = factory();
+    let root = sbom_root(&f);
+    let components = component_lines(&f);
+    let out = path(&f.dir, "future.sbom");
+    let mut args = sign_sbom_args(&f.root_key, &root, &components, "42", &out);
+    let position = args
+        .iter()
+        .position(|arg| *arg == "--issued-at")
+        .expect("the arguments set --issued-at");
+    // Milliseconds where seconds are expected: far in the future.
+    args[position + 1] = "1790000000000";
+    let output = palisade(&args);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not milliseconds"), "{stderr}");
+    assert!(!out.exists(), "nothing is written");
+}
+
+#[test]
 fn verify_sbom_rejects_flipped_byte() {
     let f = factory();
     let root = sbom_root(&f);

@@ -243,8 +243,8 @@ pub use key_index::DeviceKeyIndex;
 pub use reason::{ObjectType, RejectReason};
 pub use reference_sbom::{
     ComponentIter, MAX_COMPONENT_NAME_LEN, MAX_COMPONENT_VERSION_LEN, MAX_FIRMWARE_VERSION_LEN,
-    MAX_MODEL_NAME_LEN, MAX_REFERENCE_COMPONENTS, MAX_REFERENCE_SBOM_LEN, REFERENCE_SBOM_VERSION,
-    ReferenceComponent, ReferenceComponents, ReferenceSbom,
+    MAX_ISSUED_AT_SKEW_SECS, MAX_MODEL_NAME_LEN, MAX_REFERENCE_COMPONENTS, MAX_REFERENCE_SBOM_LEN,
+    REFERENCE_SBOM_VERSION, ReferenceComponent, ReferenceComponents, ReferenceSbom,
 };
 pub use revocation::{
     Freshness, MAX_REVOCATION_LIST_LEN, MAX_REVOKED_CREDENTIALS, MAX_REVOKED_ISSUERS,

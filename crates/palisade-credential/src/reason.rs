@@ -293,6 +293,17 @@ pub enum RejectReason {
         /// Key id of the signer.
         key_id: crate::KeyId,
     },
+    /// The reference SBOM's issue time lies further in the future than the
+    /// allowed clock skew.
+    #[error(
+        "reference SBOM issued at {issued_at} is later than the verification time {now} plus the allowed skew; re-sign it with an issue time in seconds since the Unix epoch that is not later than the current time"
+    )]
+    ReferenceSbomIssuedInFuture {
+        /// Issue time in the reference, in seconds since the Unix epoch.
+        issued_at: u64,
+        /// Verification time, in seconds since the Unix epoch.
+        now: u64,
+    },
     /// The handshake transcript signature does not verify: the peer does not hold the key.
     #[error(
         "proof of possession failed: the {object} signature over the handshake transcript does not verify"
@@ -408,6 +419,7 @@ impl RejectReason {
             Self::RevocationListStale { .. } => 53,
             Self::RevocationSignerNotAuthorized { .. } => 54,
             Self::ReferenceSbomSignerNotAuthorized { .. } => 90,
+            Self::ReferenceSbomIssuedInFuture { .. } => 91,
             Self::ProofOfPossessionFailed { .. } => 60,
             Self::Replayed => 61,
             Self::NonceMismatch => 62,

@@ -32,6 +32,11 @@ use crate::signer::Signer;
 
 /// Format version of reference SBOM bodies.
 pub const REFERENCE_SBOM_VERSION: u8 = 1;
+/// How far, in seconds, a reference's `issued_at` may lie ahead of a
+/// trusted verification time. A later one is rejected: the gateway keeps
+/// the most recently issued reference per model and firmware, so a
+/// reference dated in the future would shadow every correct one.
+pub const MAX_ISSUED_AT_SKEW_SECS: u64 = 300;
 /// Maximum number of components in one reference SBOM.
 pub const MAX_REFERENCE_COMPONENTS: usize = 256;
 /// Maximum length of the model name, in bytes of UTF-8.
@@ -413,6 +418,14 @@ impl<'a> ReferenceSbom<'a> {
             body,
             &signature,
         )?;
+        if let VerificationTime::Trusted(now) = time
+            && reference.issued_at > now.saturating_add(MAX_ISSUED_AT_SKEW_SECS)
+        {
+            return Err(RejectReason::ReferenceSbomIssuedInFuture {
+                issued_at: reference.issued_at,
+                now,
+            });
+        }
         Ok(reference)
     }
 

@@ -5,10 +5,10 @@
 use palisade_credential::testkit::{FIXTURE_MODEL, FIXTURE_NOW, FIXTURE_VENDOR, Fixture, body};
 use palisade_credential::{
     CredentialKind, DOMAIN_COMMAND, DOMAIN_REFERENCE_SBOM, KeyId, KeyUsage, MAX_COMPONENT_NAME_LEN,
-    MAX_COMPONENT_VERSION_LEN, MAX_FIRMWARE_VERSION_LEN, MAX_MODEL_NAME_LEN,
-    MAX_REFERENCE_COMPONENTS, MAX_REFERENCE_SBOM_LEN, ObjectType, REFERENCE_SBOM_VERSION,
-    ReferenceComponent, ReferenceComponents, ReferenceSbom, RejectReason, RevocationList,
-    RevokedCredential, Signer, SoftwareSigner, Validity, VerificationTime,
+    MAX_COMPONENT_VERSION_LEN, MAX_FIRMWARE_VERSION_LEN, MAX_ISSUED_AT_SKEW_SECS,
+    MAX_MODEL_NAME_LEN, MAX_REFERENCE_COMPONENTS, MAX_REFERENCE_SBOM_LEN, ObjectType,
+    REFERENCE_SBOM_VERSION, ReferenceComponent, ReferenceComponents, ReferenceSbom, RejectReason,
+    RevocationList, RevokedCredential, Signer, SoftwareSigner, Validity, VerificationTime,
 };
 
 const NOW: VerificationTime = VerificationTime::Trusted(FIXTURE_NOW);
@@ -99,6 +99,32 @@ fn release_intermediate_round_trip() {
     let back = ReferenceSbom::decode_and_verify(&signed, &fixture.roots(), NOW, &[]).unwrap();
     assert_eq!(back.components.iter().count(), 3);
     assert_eq!(back.model_id, FIXTURE_MODEL);
+}
+
+#[test]
+fn issue_time_skew_boundary() {
+    let fixture = Fixture::new();
+    let root = fixture.sbom_root();
+    let components = three_components();
+    let mut at_limit = reference(&components, &root);
+    at_limit.issued_at = FIXTURE_NOW + MAX_ISSUED_AT_SKEW_SECS;
+    let signed = sign(&at_limit, &fixture.root_signer).unwrap();
+    assert!(ReferenceSbom::decode_and_verify(&signed, &fixture.roots(), NOW, &[]).is_ok());
+
+    let mut beyond = reference(&components, &root);
+    beyond.issued_at = FIXTURE_NOW + MAX_ISSUED_AT_SKEW_SECS + 1;
+    let signed = sign(&beyond, &fixture.root_signer).unwrap();
+    assert_eq!(
+        ReferenceSbom::decode_and_verify(&signed, &fixture.roots(), NOW, &[]),
+        Err(RejectReason::ReferenceSbomIssuedInFuture {
+            issued_at: FIXTURE_NOW + MAX_ISSUED_AT_SKEW_SECS + 1,
+            now: FIXTURE_NOW,
+        })
+    );
+    let without_clock = VerificationTime::LastKnownGood(FIXTURE_NOW);
+    assert!(
+        ReferenceSbom::decode_and_verify(&signed, &fixture.roots(), without_clock, &[]).is_ok()
+    );
 }
 
 #[test]
@@ -644,7 +670,15 @@ fn largest_reference_fits_bound() {
         "bound {MAX_REFERENCE_SBOM_LEN} is loose for {} bytes",
         signed.len()
     );
-    let back = ReferenceSbom::decode_and_verify(&signed, &fixture.roots(), NOW, &[]).unwrap();
+    // A last-known-good time does not check the issue time, which is at its
+    // largest encoding here (u64::MAX).
+    let back = ReferenceSbom::decode_and_verify(
+        &signed,
+        &fixture.roots(),
+        VerificationTime::LastKnownGood(FIXTURE_NOW),
+        &[],
+    )
+    .unwrap();
     assert_eq!(back, largest);
     let mut small = vec![0u8; signed.len() - 1];
     assert!(matches!(
@@ -659,5 +693,10 @@ fn reject_codes_are_stable() {
         key_id: KeyId([0; 8]),
     };
     assert_eq!(reason.code(), 90);
+    let future = RejectReason::ReferenceSbomIssuedInFuture {
+        issued_at: 2,
+        now: 1,
+    };
+    assert_eq!(future.code(), 91);
     assert_eq!(ObjectType::ReferenceSbom.name(), "reference SBOM");
 }
