@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::pki::device_index_hex;
 use crate::stats::{Latency, Tally};
@@ -122,23 +124,103 @@ impl Counting {
     }
 }
 
-/// Extracts (device index, sequence, event time in ms) from one line of
-/// the gateway's OCSF sink (`metadata.uid` is `device:boot:sequence`) or
-/// telemetry sink (`device_id`, `sequence`, `time`). Findings (OCSF class
+/// (device index, sequence, event time in ms) of one received event.
+pub type Seen = (Option<u32>, Option<u64>, Option<u64>);
+
+/// A JSON value read as an unsigned integer when it is one; any other
+/// value is parsed, skipped and read as `None`.
+#[derive(Debug, Default, Clone, Copy)]
+struct MaybeU64(Option<u64>);
+
+impl<'de> Deserialize<'de> for MaybeU64 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = MaybeU64;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E>(self, value: u64) -> Result<MaybeU64, E> {
+                Ok(MaybeU64(Some(value)))
+            }
+            fn visit_i64<E>(self, value: i64) -> Result<MaybeU64, E> {
+                Ok(MaybeU64(u64::try_from(value).ok()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeU64, E> {
+                Ok(MaybeU64(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeU64, E> {
+                Ok(MaybeU64(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<MaybeU64, E> {
+                Ok(MaybeU64(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeU64, E> {
+                Ok(MaybeU64(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeU64, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeU64(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeU64, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeU64(None))
+            }
+        }
+        deserializer.deserialize_any(Any)
+    }
+}
+
+/// The fields of a sink line that the reader needs; serde skips the rest
+/// without building them.
+#[derive(Deserialize)]
+struct SinkLine<'a> {
+    #[serde(default)]
+    class_uid: MaybeU64,
+    #[serde(default, borrow)]
+    metadata: Option<SinkMetadata<'a>>,
+    #[serde(default)]
+    unmapped: Option<SinkUnmapped>,
+    #[serde(default, borrow)]
+    device_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    sequence: MaybeU64,
+    #[serde(default)]
+    time: MaybeU64,
+}
+
+#[derive(Deserialize)]
+struct SinkMetadata<'a> {
+    #[serde(default, borrow)]
+    uid: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct SinkUnmapped {
+    #[serde(default)]
+    device_clock_ms: MaybeU64,
+}
+
+/// Parses one line of the gateway's OCSF sink (`metadata.uid` is
+/// `device:boot:sequence`) or telemetry sink (`device_id`, `sequence`,
+/// `time`) and returns what it says about the event. Findings (OCSF class
 /// 2004) and events of other devices return `None` for the device.
-pub fn sink_line_event(value: &Value) -> (Option<u32>, Option<u64>, Option<u64>) {
-    if let Some(uid) = value["metadata"]["uid"].as_str() {
-        if value["class_uid"] == 2004 {
-            return (None, None, None);
+pub fn sink_line_event(line: &[u8]) -> Result<Seen, serde_json::Error> {
+    let line: SinkLine<'_> = serde_json::from_slice(line)?;
+    if let Some(uid) = line.metadata.and_then(|metadata| metadata.uid) {
+        if line.class_uid.0 == Some(2004) {
+            return Ok((None, None, None));
         }
         let mut parts = uid.split(':');
         let device = parts.next().and_then(device_index_hex);
         let seq = parts.nth(1).and_then(|s| s.parse().ok());
-        let time = value["unmapped"]["device_clock_ms"].as_u64();
-        return (device, seq, time);
+        let time = line
+            .unmapped
+            .and_then(|unmapped| unmapped.device_clock_ms.0);
+        return Ok((device, seq, time));
     }
-    let device = value["device_id"].as_str().and_then(device_index_hex);
-    (device, value["sequence"].as_u64(), value["time"].as_u64())
+    let device = line.device_id.as_deref().and_then(device_index_hex);
+    Ok((device, line.sequence.0, line.time.0))
 }
 
 /// Follows one JSON Lines file that grows (it is never rotated in a run).
@@ -191,11 +273,8 @@ pub fn read_sinks(out: &Path, devices: usize, events_per_device: u64) -> Consume
         let stopping = closed.load(Ordering::Relaxed);
         let mut read = 0;
         for follower in &mut followers {
-            read += follower.poll(|line| match serde_json::from_slice::<Value>(line) {
-                Ok(value) => {
-                    let (device, seq, time) = sink_line_event(&value);
-                    counting.event(device, seq, time);
-                }
+            read += follower.poll(|line| match sink_line_event(line) {
+                Ok((device, seq, time)) => counting.event(device, seq, time),
                 Err(_) => counting.parse_errors += 1,
             });
         }
@@ -209,19 +288,44 @@ pub fn read_sinks(out: &Path, devices: usize, events_per_device: u64) -> Consume
     counting.summary()
 }
 
-/// Extracts (device index, sequence, event time in ms) from an MQTT message
-/// on `devices/<device id>/events` whose payload is the event as JSON.
-pub fn mqtt_message_event(topic: &str, value: &Value) -> (Option<u32>, Option<u64>, Option<u64>) {
+/// The fields of an MQTT payload (an event as JSON) that the subscriber
+/// needs; serde skips the rest without building them.
+#[derive(Deserialize)]
+struct MqttPayload {
+    #[serde(default)]
+    header: Option<MqttHeader>,
+}
+
+#[derive(Deserialize)]
+struct MqttHeader {
+    #[serde(default)]
+    sequence: MaybeU64,
+    #[serde(default)]
+    wall_clock: Option<MqttClock>,
+}
+
+#[derive(Deserialize)]
+struct MqttClock {
+    #[serde(default)]
+    unix_ms: MaybeU64,
+}
+
+/// Parses an MQTT message on `devices/<device id>/events` whose payload
+/// is the event as JSON and returns what it says about the event.
+pub fn mqtt_message_event(topic: &str, payload: &[u8]) -> Result<Seen, serde_json::Error> {
+    let payload: MqttPayload = serde_json::from_slice(payload)?;
     let device = topic
         .strip_prefix("devices/")
         .and_then(|rest| rest.strip_suffix("/events"))
         .and_then(device_index_hex);
-    let header = &value["header"];
-    (
+    let header = payload.header;
+    Ok((
         device,
-        header["sequence"].as_u64(),
-        header["wall_clock"]["unix_ms"].as_u64(),
-    )
+        header.as_ref().and_then(|header| header.sequence.0),
+        header
+            .and_then(|header| header.wall_clock)
+            .and_then(|clock| clock.unix_ms.0),
+    ))
 }
 
 /// Bytes of a QoS 1 PUBLISH of `topic` and `payload` in MQTT 3.1.1, plus
@@ -277,11 +381,8 @@ async fn subscribe_async(
                 Ok(Event::Incoming(Packet::SubAck(_))) => say("READY"),
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     counting.computed_leg_bytes += mqtt_publish_bytes(publish.topic.len(), publish.payload.len());
-                    match serde_json::from_slice::<Value>(&publish.payload) {
-                        Ok(value) => {
-                            let (device, seq, time) = mqtt_message_event(&publish.topic, &value);
-                            counting.event(device, seq, time);
-                        }
+                    match mqtt_message_event(&publish.topic, &publish.payload) {
+                        Ok((device, seq, time)) => counting.event(device, seq, time),
                         Err(_) => counting.parse_errors += 1,
                     }
                 }
@@ -320,7 +421,7 @@ mod tests {
             "unmapped": {"device_clock_ms": 1_796_000_000_500u64},
         });
         assert_eq!(
-            sink_line_event(&value),
+            sink_line_event(value.to_string().as_bytes()).unwrap(),
             (Some(9), Some(42), Some(1_796_000_000_500))
         );
     }
@@ -331,7 +432,27 @@ mod tests {
             "class_uid": 2004,
             "metadata": {"uid": "finding-1"},
         });
-        assert_eq!(sink_line_event(&value), (None, None, None));
+        assert_eq!(
+            sink_line_event(value.to_string().as_bytes()).unwrap(),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn sink_line_skips_fields_of_other_types() {
+        // A `sequence` that is not a number and nested objects that the
+        // reader does not use are skipped, not errors.
+        let value = serde_json::json!({
+            "device_id": hex::encode(device_id(4)),
+            "sequence": "seven",
+            "time": -5,
+            "values": {"pressure": [1.5, {"unit": "kPa"}]},
+        });
+        assert_eq!(
+            sink_line_event(value.to_string().as_bytes()).unwrap(),
+            (Some(4), None, None)
+        );
+        assert!(sink_line_event(b"not json").is_err());
     }
 
     #[test]
@@ -342,7 +463,7 @@ mod tests {
             "time": 1_796_000_000_001u64,
         });
         assert_eq!(
-            sink_line_event(&value),
+            sink_line_event(value.to_string().as_bytes()).unwrap(),
             (Some(3), Some(7), Some(1_796_000_000_001))
         );
     }
@@ -352,13 +473,13 @@ mod tests {
         let mut scratch = crate::mix::Scratch::default();
         let event = crate::mix::event(12, 5, 1_796_000_000_777, &mut scratch);
         let payload = serde_json::to_vec(&event).expect("event serializes");
-        let value: Value = serde_json::from_slice(&payload).expect("payload parses");
         let topic = format!("devices/{}/events", hex::encode(device_id(12)));
         assert_eq!(
-            mqtt_message_event(&topic, &value),
+            mqtt_message_event(&topic, &payload).unwrap(),
             (Some(12), Some(5), Some(1_796_000_000_777))
         );
-        assert_eq!(mqtt_message_event("other/topic", &value).0, None);
+        assert_eq!(mqtt_message_event("other/topic", &payload).unwrap().0, None);
+        assert!(mqtt_message_event(&topic, b"{\"header\":").is_err());
     }
 
     #[test]

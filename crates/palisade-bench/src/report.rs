@@ -40,6 +40,12 @@ pub struct Summary {
     pub processes: Vec<(&'static str, f64, f64)>,
 }
 
+/// A latency for the progress line: the figure, or "n/a" for a run that
+/// sampled none.
+fn milliseconds(value: Option<u32>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |ms| ms.to_string())
+}
+
 fn latency(value: Option<u32>) -> f64 {
     value.map_or(f64::NAN, f64::from)
 }
@@ -100,14 +106,14 @@ pub fn run_line(run: &RunResult) -> String {
         })
         .collect();
     format!(
-        "{:<9} {:>5} devices {:>7} events: {:>8.0} events/s (acked {:>8.0}/s), p50 {:?} ms p99 {:?} ms, {:.1} B/event, lost {} dup {}, connect {:.1} s; {}",
+        "{:<9} {:>5} devices {:>7} events: {:>8.0} events/s (acked {:>8.0}/s), p50 {} ms p99 {} ms, {:.1} B/event, lost {} dup {}, connect {:.1} s; {}",
         run.system,
         run.devices,
         run.events,
         run.events_per_s,
         run.acknowledged_per_s,
-        run.latency.p50_ms,
-        run.latency.p99_ms,
+        milliseconds(run.latency.p50_ms),
+        milliseconds(run.latency.p99_ms),
         run.bytes_per_event,
         run.lost,
         run.duplicated,

@@ -165,6 +165,9 @@ pub const MIGRATIONS: &[&str] = &[
         recorded_ms INTEGER NOT NULL,
         published INTEGER NOT NULL DEFAULT 0
     ) STRICT;",
+    // 4: pruning looks rows up by age, so that its cost follows the rows
+    // it deletes, not every row kept for the retention.
+    "CREATE INDEX outbox_by_stored_ms ON outbox (stored_ms);",
 ];
 
 /// The schema version this build writes.

@@ -407,21 +407,24 @@ impl Outbox {
 
     /// Deletes rows that every one of `sinks` has delivered and that were
     /// stored more than `outbox.retention_secs` before `now_unix_ms`, with
-    /// their de-duplication keys; returns the number of rows deleted.
+    /// their de-duplication keys; returns the number of rows deleted. Rows
+    /// are found through the `stored_ms` index, so the cost follows the rows
+    /// past the retention rather than all rows kept.
     pub fn prune(&mut self, sinks: &[&str], now_unix_ms: u64) -> Result<usize, StorageError> {
         let floor = self.min_cursor(sinks)?;
         let cutoff = now_unix_ms.saturating_sub(self.config.retention_secs.saturating_mul(1000));
         let transaction = begin(&mut self.connection)?;
         transaction
             .execute(
-                "DELETE FROM outbox_keys WHERE outbox_id IN
-                    (SELECT id FROM outbox WHERE id <= ?1 AND stored_ms < ?2)",
+                "DELETE FROM outbox_keys WHERE outbox_id IN (SELECT id FROM outbox
+                    INDEXED BY outbox_by_stored_ms WHERE stored_ms < ?2 AND id <= ?1)",
                 params![floor, i64::try_from(cutoff).unwrap_or(i64::MAX)],
             )
             .map_err(sql("prune de-duplication keys"))?;
         let deleted = transaction
             .execute(
-                "DELETE FROM outbox WHERE id <= ?1 AND stored_ms < ?2",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                    INDEXED BY outbox_by_stored_ms WHERE stored_ms < ?2 AND id <= ?1)",
                 params![floor, i64::try_from(cutoff).unwrap_or(i64::MAX)],
             )
             .map_err(sql("prune delivered rows"))?;

@@ -86,6 +86,10 @@ pub enum SinkError {
 /// [`MAX_EVIDENCE`](crate::detect::MAX_EVIDENCE) evidence summaries, far below it.
 const TAIL_BYTES: u64 = 1024 * 1024;
 
+/// Lines are collected in memory and written with one system call once
+/// this many bytes are waiting, and at every flush.
+const WRITE_BUFFER_BYTES: usize = 256 * 1024;
+
 /// A JSON Lines file sink with size-based rotation.
 #[derive(Debug)]
 pub struct JsonlSink {
@@ -95,10 +99,17 @@ pub struct JsonlSink {
     rotate_bytes: u64,
     keep_files: u32,
     file: File,
+    /// Bytes in the file plus the bytes waiting in `pending`.
     size: u64,
+    /// Position of the last line handed to [`JsonlSink::write`], written to
+    /// the file or waiting in `pending`.
     last_written: Option<Position>,
     lines_written: u64,
     rotations: u64,
+    /// Lines not yet written to the file.
+    pending: Vec<u8>,
+    /// Number of lines in `pending`.
+    pending_lines: u64,
 }
 
 impl JsonlSink {
@@ -153,6 +164,8 @@ impl JsonlSink {
             last_written,
             lines_written: 0,
             rotations: 0,
+            pending: Vec::new(),
+            pending_lines: 0,
         })
     }
 
@@ -187,31 +200,82 @@ impl JsonlSink {
     }
 
     /// Appends `object` as one line, tagged with `position`, rotating first
-    /// when the line would push the file past `rotate_bytes`.
+    /// when the line would push the file past `rotate_bytes`. The line may
+    /// wait in memory until [`JsonlSink::flush`]; after an error, the sink
+    /// has reread its file and [`JsonlSink::last_written`] names the last
+    /// line that reached it.
     pub fn write(&mut self, position: Position, mut object: Value) -> Result<(), SinkError> {
         tag(&mut object, self.route, position);
-        let mut line = object.to_string();
-        line.push('\n');
-        if self.size > 0 && self.size + line.len() as u64 > self.rotate_bytes {
-            self.rotate()?;
+        let start = self.pending.len();
+        // Serializing a `Value` into a `Vec` cannot fail: its keys are
+        // strings and writing to memory has no I/O error.
+        if let Err(error) = serde_json::to_writer(&mut self.pending, &object) {
+            self.pending.truncate(start);
+            return Err(self.error("format a line for", std::io::Error::other(error)));
         }
-        self.file
-            .write_all(line.as_bytes())
-            .map_err(|source| self.error("write", source))?;
-        self.size += line.len() as u64;
+        self.pending.push(b'\n');
+        let line_len = (self.pending.len() - start) as u64;
+        if self.size > 0 && self.size + line_len > self.rotate_bytes {
+            // The new line goes into the next file: rotate with the lines
+            // before it, then carry it over.
+            let line = self.pending.split_off(start);
+            self.rotate()?;
+            self.pending = line;
+            self.pending_lines = 0;
+        }
+        self.size += line_len;
         self.last_written = Some(position);
-        self.lines_written += 1;
+        self.pending_lines += 1;
+        if self.pending.len() >= WRITE_BUFFER_BYTES {
+            self.write_pending()?;
+        }
         Ok(())
     }
 
-    /// Makes everything written so far durable (`fsync`).
+    /// Writes every waiting line and makes the file durable (`fsync`).
     pub fn flush(&mut self) -> Result<(), SinkError> {
-        self.file
-            .flush()
-            .map_err(|source| self.error("flush", source))?;
-        self.file
-            .sync_data()
-            .map_err(|source| self.error("sync", source))
+        self.write_pending()?;
+        if let Err(source) = self.file.sync_data() {
+            self.recover();
+            return Err(self.error("sync", source));
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self) -> Result<(), SinkError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if let Err(source) = self.file.write_all(&self.pending) {
+            self.recover();
+            return Err(self.error("write", source));
+        }
+        self.pending.clear();
+        self.lines_written += self.pending_lines;
+        self.pending_lines = 0;
+        Ok(())
+    }
+
+    /// After a failed write or sync: drops the waiting lines and rereads
+    /// the file's size and last complete line, so that delivery writes
+    /// again everything that did not reach the file.
+    fn recover(&mut self) {
+        self.pending.clear();
+        self.pending_lines = 0;
+        match recover_tail(&mut self.file, self.route) {
+            Ok((size, last)) => {
+                self.size = size;
+                self.last_written = last;
+            }
+            Err(error) => {
+                // The file cannot even be read: keep nothing as written, so
+                // the next round starts over from the outbox cursor. Lines
+                // the file already holds may then appear twice.
+                tracing::error!(sink = %self.name, path = %self.path.display(), %error,
+                    "cannot read back the sink file after a failed write");
+                self.last_written = None;
+            }
+        }
     }
 
     fn rotate(&mut self) -> Result<(), SinkError> {

@@ -373,3 +373,31 @@ fn rotation_deletes_beyond_keep_files() {
     assert!(rotated_path(&security, 2).exists());
     assert!(!rotated_path(&security, 3).exists());
 }
+
+#[test]
+fn failed_flush_forgets_unwritten_lines() {
+    use palisade_gateway::sink::Position;
+
+    // Writes to /dev/full fail with "no space left on device", as a full
+    // disk under the sink would.
+    let config = JsonlSinkConfig {
+        file: "/dev/full".into(),
+        rotate_bytes: 64 * 1024 * 1024,
+        keep_files: 1,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = JsonlSink::open("security", Route::Security, dir.path(), &config).unwrap();
+    let position = Position { row: 7, index: 0 };
+    sink.write(position, serde_json::json!({ "class_uid": 0 }))
+        .unwrap();
+    assert_eq!(sink.last_written(), Some(position));
+    let error = sink.flush().unwrap_err().to_string();
+    assert!(
+        error.contains("sink security failed to write /dev/full"),
+        "{error}"
+    );
+    // Nothing reached the file, so nothing counts as written and the next
+    // round writes the line again.
+    assert_eq!(sink.last_written(), None);
+    assert_eq!(sink.lines_written(), 0);
+}

@@ -311,6 +311,31 @@ fn prune_keeps_undelivered_and_recent_rows() {
 }
 
 #[test]
+fn prune_finds_old_rows_through_the_age_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.sqlite");
+    let _outbox = Outbox::open(&path, &OutboxConfig::default()).unwrap();
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let mut plan = connection
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT id FROM outbox
+                INDEXED BY outbox_by_stored_ms WHERE stored_ms < ?2 AND id <= ?1",
+        )
+        .unwrap();
+    let steps: Vec<String> = plan
+        .query_map([1i64, 2i64], |row| row.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|step| step.contains("USING COVERING INDEX outbox_by_stored_ms (stored_ms<?)")),
+        "the prune query should search the age index, got {steps:?}"
+    );
+}
+
+#[test]
 fn reused_key_with_other_bytes_is_a_conflict() {
     use palisade_gateway::outbox::Disposition;
 
