@@ -1510,6 +1510,20 @@ fn sign_sbom(output: &mut String, options: &SignSbom<'_>) -> Outcome {
             options.signer_key.display()
         )));
     }
+    if let Some(limits) = &body.issuer_limits
+        && !limits.models.is_empty()
+        && !limits.models.contains(&options.model)
+    {
+        return Err(usage_error(format!(
+            "{}: {} credential serial {} may sign only for models {:?}, not model {}, so gateways would reject the reference; sign with a credential that allows model {}",
+            path.display(),
+            body.kind,
+            body.serial,
+            limits.models.as_slice(),
+            options.model,
+            options.model
+        )));
+    }
 
     let owned = read_components(options.components)?;
     let components: Vec<ReferenceComponent<'_>> = owned

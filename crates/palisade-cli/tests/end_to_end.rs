@@ -1237,23 +1237,19 @@ fn release_intermediate_signs_cyclonedx() {
         s(&out),
     ]);
 
-    // The release key may sign only for model 42.
+    // The release key may sign only for model 42: the command refuses to
+    // write a reference that gateways would reject (the verifier's own
+    // check is tested in palisade-credential).
     let other = path(&f.dir, "other-model.sbom");
-    run_ok(&sign_sbom_args(&release_key, &release, &bom, "99", &other));
-    let output = palisade(&[
-        "verify-sbom",
-        "--anchor",
-        s(&f.root),
-        "--at",
-        "1800000000",
-        s(&other),
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let output = palisade(&sign_sbom_args(&release_key, &release, &bom, "99", &other));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("reason code 34"),
+        String::from_utf8_lossy(&output.stderr)
+            .contains("may sign only for models [42], not model 99"),
         "{}",
         text(&output)
     );
+    assert!(!other.exists());
 }
 
 #[test]
