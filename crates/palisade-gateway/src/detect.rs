@@ -36,8 +36,10 @@ pub const MAX_OPEN_SESSIONS: usize = 64;
 pub const MAX_KNOWN_PORTS: usize = 1024;
 /// Events attached as evidence to one finding.
 pub const MAX_EVIDENCE: usize = 16;
-/// Admission failures from one peer address that raise a finding per
-/// minute; further ones in the same minute are counted in the next finding.
+/// Admission failures from one peer address, per rule and rejection reason,
+/// that raise a finding per minute; further ones in the same minute are
+/// counted in the next finding. A revoked credential is thus still reported
+/// in a minute in which the same address already sent an expired one.
 pub const ADMISSION_FINDINGS_PER_PEER_PER_MINUTE: u32 = 1;
 /// Peer addresses whose admission findings are limited. When more addresses
 /// fail within one minute, the ones beyond the table raise a finding per
@@ -143,7 +145,8 @@ pub struct Engine {
     config: DetectionConfig,
     devices: HashMap<DeviceId, DeviceTrack>,
     models: HashMap<String, ModelTrack>,
-    peers: HashMap<(RuleId, IpAddress), PeerWindow>,
+    /// Admission finding windows by (rule, peer address, rejection reason).
+    peers: HashMap<(RuleId, IpAddress, u8), PeerWindow>,
 }
 
 impl Engine {
@@ -299,19 +302,20 @@ impl Engine {
     /// [`EventBody::CredentialRejected`] raises `invalid_credential`; other
     /// kinds raise nothing.
     ///
-    /// Findings are limited per peer address to
-    /// [`ADMISSION_FINDINGS_PER_PEER_PER_MINUTE`]; the next finding from that
-    /// address states how many attempts were not reported.
+    /// Findings are limited per peer address and rejection reason to
+    /// [`ADMISSION_FINDINGS_PER_PEER_PER_MINUTE`]; the next finding for that
+    /// address and reason states how many attempts were not reported.
     pub fn observe_admission_failure(
         &mut self,
         event: &Event<'_>,
         now_unix_ms: u64,
     ) -> Vec<Finding> {
-        let (rule, device, peer, summary) = match &event.body {
+        let (rule, device, peer, reason, summary) = match &event.body {
             EventBody::UnknownDevice(unknown) => (
                 RuleId::UnknownDevice,
                 unknown.claimed_device_id,
                 Some(unknown.peer.ip),
+                0,
                 format!(
                     "connection attempt by an unknown device from {}{}",
                     unknown.peer,
@@ -324,6 +328,7 @@ impl Engine {
                 RuleId::InvalidCredential,
                 rejected.device_id,
                 rejected.peer.map(|peer| peer.ip),
+                rejected.reason as u8,
                 format!(
                     "provisioning credential{}{} rejected: {:?}{}",
                     rejected
@@ -347,7 +352,7 @@ impl Engine {
         let mut summary = summary;
         let minute = now_unix_ms / 60_000;
         if let Some(peer) = peer
-            && !self.peers.contains_key(&(rule, peer))
+            && !self.peers.contains_key(&(rule, peer, reason))
             && self.peers.len() >= MAX_TRACKED_PEERS
         {
             // Windows of past minutes hold no limit any more; dropping them
@@ -355,14 +360,17 @@ impl Engine {
             self.peers.retain(|_, window| window.minute == minute);
         }
         let limited = peer.filter(|peer| {
-            self.peers.contains_key(&(rule, *peer)) || self.peers.len() < MAX_TRACKED_PEERS
+            self.peers.contains_key(&(rule, *peer, reason)) || self.peers.len() < MAX_TRACKED_PEERS
         });
         if let Some(peer) = limited {
-            let window = self.peers.entry((rule, peer)).or_insert(PeerWindow {
-                minute,
-                reported: 0,
-                suppressed: 0,
-            });
+            let window = self
+                .peers
+                .entry((rule, peer, reason))
+                .or_insert(PeerWindow {
+                    minute,
+                    reported: 0,
+                    suppressed: 0,
+                });
             if window.minute != minute {
                 window.minute = minute;
                 window.reported = 0;
@@ -373,8 +381,13 @@ impl Engine {
             }
             window.reported += 1;
             if window.suppressed > 0 {
+                let (attempts, were) = if window.suppressed == 1 {
+                    ("attempt", "was")
+                } else {
+                    ("attempts", "were")
+                };
                 summary.push_str(&format!(
-                    "; {} earlier attempts from this address were not reported separately",
+                    "; {} earlier {attempts} from this address for the same reason {were} not reported separately",
                     window.suppressed
                 ));
                 window.suppressed = 0;

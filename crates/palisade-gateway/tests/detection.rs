@@ -258,6 +258,47 @@ fn invalid_credential_fires() {
 }
 
 #[test]
+fn invalid_credential_is_limited_per_reason() {
+    let mut engine = engine();
+    let attempt = |reason| Event {
+        header: Header::default(),
+        body: EventBody::CredentialRejected(CredentialRejected {
+            peer: Some(SocketAddress::new(IpAddress::V4([127, 0, 0, 1]), 40_000)),
+            device_id: Some(DeviceId([0x6b; 16])),
+            serial: Some(90_210),
+            reason,
+            detail_code: 0,
+        }),
+    };
+    let expired = attempt(CredentialRejectReason::Expired);
+    let revoked = attempt(CredentialRejectReason::Revoked);
+    assert_eq!(engine.observe_admission_failure(&expired, NOW).len(), 1);
+    assert!(engine.observe_admission_failure(&expired, NOW).is_empty());
+    // Another reason from the same address in the same minute is a finding
+    // of its own; a repeat of it is not.
+    let findings = engine.observe_admission_failure(&revoked, NOW + 1_000);
+    assert_eq!(rules(&findings), vec![RuleId::InvalidCredential]);
+    assert!(
+        findings[0].summary.contains("Revoked"),
+        "{}",
+        findings[0].summary
+    );
+    assert!(
+        engine
+            .observe_admission_failure(&revoked, NOW + 2_000)
+            .is_empty()
+    );
+    let next_minute = engine.observe_admission_failure(&expired, NOW + 60_000);
+    assert!(
+        next_minute[0]
+            .summary
+            .contains("1 earlier attempt from this address for the same reason was not"),
+        "{}",
+        next_minute[0].summary
+    );
+}
+
+#[test]
 fn unauthorized_command_fires() {
     let (mut engine, mut device) = warmed_up();
     let findings = observe(
