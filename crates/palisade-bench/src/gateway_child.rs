@@ -1,7 +1,8 @@
 //! The gateway process of the Palisade run: the library's admission server,
 //! gateway core and sinks, started the way the `palisade-gateway` binary's
 //! `run` command starts them (same server settings, the same delivery tick:
-//! every 100 ms, rounds back to back for up to 250 ms while rows remain), in
+//! every 100 ms, rounds back to back for up to 250 ms while rows remain, on
+//! the delivery side's own database connections), in
 //! a child process of its own so that its CPU time and memory are measured
 //! apart from the devices.
 //!
@@ -24,7 +25,7 @@ use palisade_credential::{
 use palisade_gateway::config::{Config, SinkConfig};
 use palisade_gateway::delivery::Delivery;
 use palisade_gateway::metrics::Metrics;
-use palisade_gateway::pipeline::{self, GatewayCore};
+use palisade_gateway::pipeline::{DeliveryStore, GatewayCore};
 use palisade_gateway::server::{self, ServerConfig, SharedCore};
 use tokio::io::AsyncReadExt;
 
@@ -90,7 +91,8 @@ async fn serve(dir: &Path, delivery_rows: Option<usize>) -> Result<(), String> {
     let signer = SoftwareSigner::from_pkcs8(&read(&dir.join("gateway.key.pk8"))?)
         .map_err(|e| format!("gateway key: {e}"))?;
 
-    let core = GatewayCore::open(config.clone(), Metrics::new())
+    let metrics = Metrics::new();
+    let core = GatewayCore::open(config.clone(), metrics.clone())
         .map_err(|e| format!("opening the gateway database failed: {e}"))?;
     let core: SharedCore = Arc::new(Mutex::new(core));
     let delivery = Delivery::from_config(
@@ -98,7 +100,9 @@ async fn serve(dir: &Path, delivery_rows: Option<usize>) -> Result<(), String> {
         palisade_export::Origin::new("palisade-gateway", env!("CARGO_PKG_VERSION")),
     )
     .map_err(|e| format!("opening the sinks failed: {e}"))?;
-    let delivery = Arc::new(Mutex::new(delivery));
+    let store = DeliveryStore::open(&config, metrics.clone())
+        .map_err(|e| format!("opening the delivery connections to the database failed: {e}"))?;
+    let delivery = Arc::new(Mutex::new((delivery, store)));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .map_err(|e| format!("binding the listener on 127.0.0.1 failed: {e}"))?;
@@ -147,11 +151,11 @@ async fn serve(dir: &Path, delivery_rows: Option<usize>) -> Result<(), String> {
                 }
             }
             _ = ticker.tick() => {
-                let core = core.clone();
                 let delivery = delivery.clone();
                 let round = tokio::task::spawn_blocking(move || {
-                    let mut delivery = delivery.lock().unwrap_or_else(|p| p.into_inner());
-                    pipeline::deliver_backlog(&core, &mut delivery, DELIVERY_BUDGET).map(|_| ())
+                    let mut guard = delivery.lock().unwrap_or_else(|p| p.into_inner());
+                    let (delivery, store) = &mut *guard;
+                    store.deliver_backlog(delivery, DELIVERY_BUDGET).map(|_| ())
                 }).await;
                 match round {
                     Ok(Ok(())) => {}
@@ -173,10 +177,9 @@ async fn serve(dir: &Path, delivery_rows: Option<usize>) -> Result<(), String> {
     });
     server.shutdown(Duration::from_secs(5)).await;
     let drained = tokio::task::spawn_blocking(move || {
-        let mut delivery = delivery.lock().unwrap_or_else(|p| p.into_inner());
-        core.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(&mut delivery, 100_000)
+        let mut guard = delivery.lock().unwrap_or_else(|p| p.into_inner());
+        let (delivery, store) = &mut *guard;
+        store.drain(delivery, 100_000)
     })
     .await;
     match drained {

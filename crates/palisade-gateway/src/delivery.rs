@@ -311,7 +311,7 @@ fn write_rows(
                     }
                     None => continue,
                 };
-                let info = lookup(devices, directory, finding.device);
+                let info = lookup(devices, directory, finding.device).clone();
                 let export = finding.to_export(format!("{}:{}", origin.gateway, row.id), info);
                 sink.write(position, ocsf::finding(&export, origin))?;
                 *written += 1;
@@ -330,15 +330,19 @@ fn write_rows(
                             break;
                         }
                     };
+                    let is_telemetry = event.class() == EventClass::Telemetry;
+                    if is_telemetry != (sink.route() == Route::Telemetry) {
+                        continue;
+                    }
+                    if sink.last_written().is_some_and(|last| position <= last) {
+                        report.already_written += 1;
+                        continue;
+                    }
                     let Some(object) =
                         format_event(sink.route(), &event, row, origin, directory, devices)
                     else {
                         continue;
                     };
-                    if sink.last_written().is_some_and(|last| position <= last) {
-                        report.already_written += 1;
-                        continue;
-                    }
                     sink.write(position, object)?;
                     *written += 1;
                 }
@@ -365,7 +369,7 @@ fn format_event(
     let device = row.device.or_else(|| reported_device(event));
     let info = lookup(devices, directory, device);
     let context = EventContext {
-        device: &info,
+        device: info,
         origin,
         received_unix_ms: row.stored_unix_ms,
     };
@@ -385,20 +389,17 @@ pub(crate) fn reported_device(event: &Event<'_>) -> Option<DeviceId> {
     }
 }
 
-pub(crate) fn lookup(
-    devices: &mut HashMap<Option<DeviceId>, DeviceInfo>,
+pub(crate) fn lookup<'m>(
+    devices: &'m mut HashMap<Option<DeviceId>, DeviceInfo>,
     directory: &dyn DeviceDirectory,
     device: Option<DeviceId>,
-) -> DeviceInfo {
-    devices
-        .entry(device)
-        .or_insert_with(|| match device {
-            Some(device) => directory.device_info(device),
-            // NOTE: a record with no device id at all (a connection that
-            // never named one) is exported under the all-zero device id.
-            None => DeviceInfo::new(DeviceId::default()),
-        })
-        .clone()
+) -> &'m DeviceInfo {
+    devices.entry(device).or_insert_with(|| match device {
+        Some(device) => directory.device_info(device),
+        // NOTE: a record with no device id at all (a connection that
+        // never named one) is exported under the all-zero device id.
+        None => DeviceInfo::new(DeviceId::default()),
+    })
 }
 
 /// Delivery from a configuration file's sinks, with the inventory as the

@@ -237,7 +237,7 @@ impl Inventory {
         }
         let time = to_sql_u64(admission.time_unix_ms);
         self.connection
-            .execute(
+            .prepare_cached(
                 "INSERT INTO devices (device_id, model, vendor, hardware, firmware, credential_serial,
                                       first_seen_ms, last_seen_ms, address, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, 'admitted')
@@ -245,7 +245,8 @@ impl Inventory {
                     model = excluded.model, vendor = excluded.vendor, hardware = excluded.hardware,
                     firmware = excluded.firmware, credential_serial = excluded.credential_serial,
                     last_seen_ms = excluded.last_seen_ms, address = excluded.address",
-                params![
+            )
+            .and_then(|mut statement| statement.execute(params![
                     admission.device.0.as_slice(),
                     admission.model,
                     admission.vendor,
@@ -254,8 +255,7 @@ impl Inventory {
                     admission.credential_serial.map(to_sql_u64),
                     time,
                     admission.address.map(|address| address.to_string()),
-                ],
-            )
+                ]))
             .map_err(sql("record an admission"))?;
         let state = self
             .state(admission.device)?
@@ -275,10 +275,12 @@ impl Inventory {
             .map_err(sql("begin updating last-seen times"))?;
         for (device, time_unix_ms) in touches {
             transaction
-                .execute(
+                .prepare_cached(
                     "UPDATE devices SET last_seen_ms = max(last_seen_ms, ?2) WHERE device_id = ?1",
-                    params![device.0.as_slice(), to_sql_u64(*time_unix_ms)],
                 )
+                .and_then(|mut statement| {
+                    statement.execute(params![device.0.as_slice(), to_sql_u64(*time_unix_ms)])
+                })
                 .map_err(sql("update a device's last-seen time"))?;
         }
         transaction.commit().map_err(sql("commit last-seen times"))
@@ -287,10 +289,12 @@ impl Inventory {
     /// Updates a known device's last-seen time; does nothing for an unknown one.
     pub fn touch(&self, device: DeviceId, time_unix_ms: u64) -> Result<(), StorageError> {
         self.connection
-            .execute(
+            .prepare_cached(
                 "UPDATE devices SET last_seen_ms = max(last_seen_ms, ?2) WHERE device_id = ?1",
-                params![device.0.as_slice(), to_sql_u64(time_unix_ms)],
             )
+            .and_then(|mut statement| {
+                statement.execute(params![device.0.as_slice(), to_sql_u64(time_unix_ms)])
+            })
             .map_err(sql("update a device's last-seen time"))?;
         Ok(())
     }
@@ -299,11 +303,8 @@ impl Inventory {
     pub fn state(&self, device: DeviceId) -> Result<Option<DeviceState>, StorageError> {
         let name: Option<String> = self
             .connection
-            .query_row(
-                "SELECT state FROM devices WHERE device_id = ?1",
-                [device.0.as_slice()],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT state FROM devices WHERE device_id = ?1")
+            .and_then(|mut statement| statement.query_row([device.0.as_slice()], |row| row.get(0)))
             .optional()
             .map_err(sql("read a device's state"))?;
         name.map(|name| {
@@ -363,11 +364,8 @@ impl Inventory {
     /// Whether credential serial `serial` was revoked by this gateway.
     pub fn is_serial_revoked(&self, serial: u64) -> Result<bool, StorageError> {
         self.connection
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM revoked_serials WHERE serial = ?1)",
-                [to_sql_u64(serial)],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM revoked_serials WHERE serial = ?1)")
+            .and_then(|mut statement| statement.query_row([to_sql_u64(serial)], |row| row.get(0)))
             .map_err(sql("look up a revoked serial"))
     }
 
@@ -523,11 +521,8 @@ impl Inventory {
     /// One device, or `None` when it was never admitted.
     pub fn device(&self, device: DeviceId) -> Result<Option<DeviceRecord>, StorageError> {
         self.connection
-            .query_row(
-                &format!("{DEVICE_COLUMNS} WHERE device_id = ?1"),
-                [device.0.as_slice()],
-                device_record,
-            )
+            .prepare_cached(&format!("{DEVICE_COLUMNS} WHERE device_id = ?1"))
+            .and_then(|mut statement| statement.query_row([device.0.as_slice()], device_record))
             .optional()
             .map_err(sql("read a device"))?
             .transpose()
@@ -553,11 +548,12 @@ impl Inventory {
     pub fn system_info(&self, device: DeviceId) -> Result<Option<SystemInfoRecord>, StorageError> {
         let record = self
             .connection
-            .query_row(
+            .prepare_cached(
                 "SELECT vendor, model, hostname, os_name, os_version, architecture, firmware_version,
                         interfaces_json, updated_ms
                  FROM system_info WHERE device_id = ?1",
-                [device.0.as_slice()],
+            )
+            .and_then(|mut statement| statement.query_row([device.0.as_slice()],
                 |row| {
                     let interfaces: String = row.get(7)?;
                     Ok((
@@ -574,8 +570,7 @@ impl Inventory {
                         },
                         interfaces,
                     ))
-                },
-            )
+                }))
             .optional()
             .map_err(sql("read system information"))?;
         record

@@ -302,10 +302,10 @@ impl Outbox {
             detail: error.to_string(),
         })?;
         self.connection
-            .execute(
+            .prepare_cached(
                 "INSERT INTO outbox (device_id, kind, event_count, payload, stored_ms) VALUES (?1, 'finding', 1, ?2, ?3)",
-                params![finding.device.map(|device| device.0.to_vec()), payload, to_sql_u64(now_unix_ms())],
             )
+            .and_then(|mut statement| statement.execute(params![finding.device.map(|device| device.0.to_vec()), payload, to_sql_u64(now_unix_ms())]))
             .map_err(sql("store a finding"))?;
         Ok(self.connection.last_insert_rowid())
     }
@@ -367,11 +367,8 @@ impl Outbox {
     pub fn cursor(&self, sink: &str) -> Result<i64, StorageError> {
         let cursor: Option<i64> = self
             .connection
-            .query_row(
-                "SELECT delivered_id FROM sink_cursors WHERE sink = ?1",
-                [sink],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT delivered_id FROM sink_cursors WHERE sink = ?1")
+            .and_then(|mut statement| statement.query_row([sink], |row| row.get(0)))
             .optional()
             .map_err(sql("read a sink cursor"))?;
         Ok(cursor.unwrap_or(0))
@@ -381,12 +378,12 @@ impl Outbox {
     /// A cursor never moves back.
     pub fn mark_delivered(&mut self, sink: &str, row_id: i64) -> Result<(), StorageError> {
         self.connection
-            .execute(
+            .prepare_cached(
                 "INSERT INTO sink_cursors (sink, delivered_id, delivered_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (sink) DO UPDATE SET
                     delivered_id = max(delivered_id, excluded.delivered_id), delivered_ms = excluded.delivered_ms",
-                params![sink, row_id, to_sql_u64(now_unix_ms())],
             )
+            .and_then(|mut statement| statement.execute(params![sink, row_id, to_sql_u64(now_unix_ms())]))
             .map_err(sql("advance a sink cursor"))?;
         Ok(())
     }
@@ -396,11 +393,8 @@ impl Outbox {
         let floor = self.min_cursor(sinks)?;
         let count: i64 = self
             .connection
-            .query_row(
-                "SELECT count(*) FROM outbox WHERE id > ?1",
-                [floor],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT count(*) FROM outbox WHERE id > ?1")
+            .and_then(|mut statement| statement.query_row([floor], |row| row.get(0)))
             .map_err(sql("count undelivered rows"))?;
         Ok(from_sql_u64(count))
     }
@@ -524,10 +518,10 @@ fn insert_batch(
     }
 
     transaction
-        .execute(
+        .prepare_cached(
             "INSERT INTO outbox (device_id, kind, event_count, payload, stored_ms) VALUES (?1, 'events', ?2, ?3, ?4)",
-            params![device.map(|device| device.0.to_vec()), receipt.stored as i64, payload, to_sql_u64(now_unix_ms())],
         )
+        .and_then(|mut statement| statement.execute(params![device.map(|device| device.0.to_vec()), receipt.stored as i64, payload, to_sql_u64(now_unix_ms())]))
         .map_err(sql("store a batch"))?;
     let row_id = transaction.last_insert_rowid();
     receipt.row_id = Some(row_id);

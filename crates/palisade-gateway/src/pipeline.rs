@@ -536,13 +536,27 @@ pub fn deliver_backlog(
     delivery: &mut Delivery,
     budget: Duration,
 ) -> Result<BacklogReport, CoreError> {
+    let lock = || core.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    run_backlog(
+        budget,
+        &mut |delivery: &mut Delivery| lock().deliver_round(delivery),
+        &mut |delivery: &Delivery| lock().settle_outbox(delivery),
+        delivery,
+    )
+}
+
+/// The loop of [`deliver_backlog`] and [`DeliveryStore::deliver_backlog`]:
+/// rounds while rows move and `budget` lasts, then one settle.
+fn run_backlog(
+    budget: Duration,
+    round: &mut dyn FnMut(&mut Delivery) -> Result<DeliveryReport, CoreError>,
+    settle: &mut dyn FnMut(&Delivery) -> Result<(), CoreError>,
+    delivery: &mut Delivery,
+) -> Result<BacklogReport, CoreError> {
     let started = Instant::now();
     let mut total = BacklogReport::default();
     loop {
-        let report = core
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .deliver_round(delivery)?;
+        let report = round(delivery)?;
         total.rounds += 1;
         total.delivery.rows += report.rows;
         for (sink, count) in report.written {
@@ -557,11 +571,97 @@ pub fn deliver_backlog(
         }
     }
     if total.delivery.rows > 0 || !total.delivery.failed_sinks.is_empty() {
-        core.lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .settle_outbox(delivery)?;
+        settle(delivery)?;
     }
     Ok(total)
+}
+
+/// The delivery side's own connections to the gateway database: an outbox
+/// handle that reads rows and advances sink cursors, and an inventory
+/// handle for the device details that exported records carry.
+///
+/// With these, delivery runs beside the session commits instead of taking
+/// turns with them on the [`GatewayCore`] lock, so formatting output and
+/// committing batches can use two cores. In SQLite's WAL mode the reads
+/// run during a commit; cursor updates and pruning wait for the write lock
+/// (busy timeout 10 s). Delivery reads only committed rows, so what it
+/// writes and when it advances a cursor are the same as under the lock.
+#[derive(Debug)]
+pub struct DeliveryStore {
+    outbox: Outbox,
+    inventory: Inventory,
+    metrics: Arc<Metrics>,
+}
+
+impl DeliveryStore {
+    /// Opens the database named in `config.paths.database`, which
+    /// [`GatewayCore::open`] created and migrated.
+    pub fn open(config: &Config, metrics: Arc<Metrics>) -> Result<Self, CoreError> {
+        let database = &config.paths.database;
+        Ok(Self {
+            outbox: Outbox::open(database, &config.outbox)?,
+            inventory: Inventory::open(database)?,
+            metrics,
+        })
+    }
+
+    /// Runs one delivery round and counts its undecodable rows.
+    pub fn deliver_round(&mut self, delivery: &mut Delivery) -> Result<DeliveryReport, CoreError> {
+        let report = delivery.deliver(&mut self.outbox, &self.inventory)?;
+        if report.undecodable > 0 {
+            self.metrics
+                .drops(DropReason::Undecodable, report.undecodable);
+        }
+        Ok(report)
+    }
+
+    /// Prunes delivered rows past the retention and sets the outbox-depth
+    /// gauge, as [`GatewayCore::settle_outbox`] does.
+    pub fn settle_outbox(&mut self, delivery: &Delivery) -> Result<(), CoreError> {
+        let names = delivery.sink_names();
+        self.outbox.prune(&names, now_unix_ms())?;
+        self.metrics.set_outbox_depth(self.outbox.depth(&names)?);
+        Ok(())
+    }
+
+    /// Delivers the backlog in rounds under the same rules as
+    /// [`deliver_backlog`], without the core lock.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError`] when the outbox cannot be read, a cursor cannot be saved
+    /// or pruning fails; rounds that finished before the error keep their
+    /// cursors.
+    pub fn deliver_backlog(
+        &mut self,
+        delivery: &mut Delivery,
+        budget: Duration,
+    ) -> Result<BacklogReport, CoreError> {
+        let store = std::cell::RefCell::new(self);
+        run_backlog(
+            budget,
+            &mut |delivery: &mut Delivery| store.borrow_mut().deliver_round(delivery),
+            &mut |delivery: &Delivery| store.borrow_mut().settle_outbox(delivery),
+            delivery,
+        )
+    }
+
+    /// Delivers rounds until the outbox is empty for every sink, a sink
+    /// fails, or `max_rounds` ran, then prunes and sets the depth gauge;
+    /// returns the number of records written. Used on shutdown, after the
+    /// sessions have stopped.
+    pub fn drain(&mut self, delivery: &mut Delivery, max_rounds: usize) -> Result<u64, CoreError> {
+        let mut written = 0;
+        for _ in 0..max_rounds {
+            let report = self.deliver_round(delivery)?;
+            written += report.total_written();
+            if !report.failed_sinks.is_empty() || report.rows == 0 {
+                break;
+            }
+        }
+        self.settle_outbox(delivery)?;
+        Ok(written)
+    }
 }
 
 /// Counts from one [`deliver_backlog`] call.

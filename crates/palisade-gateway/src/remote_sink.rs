@@ -98,7 +98,7 @@ pub(crate) fn send_rows(
                     }
                     None => continue,
                 };
-                let info = lookup(devices, directory, finding.device);
+                let info = lookup(devices, directory, finding.device).clone();
                 let export = finding.to_export(format!("{}:{}", origin.gateway, row.id), info);
                 sink.send(
                     position,
@@ -133,7 +133,7 @@ pub(crate) fn send_rows(
                     let device = row.device.or_else(|| reported_device(&event));
                     let info = lookup(devices, directory, device);
                     let context = EventContext {
-                        device: &info,
+                        device: info,
                         origin,
                         received_unix_ms: row.stored_unix_ms,
                     };

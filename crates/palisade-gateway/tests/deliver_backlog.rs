@@ -1,7 +1,8 @@
 //! `deliver_backlog` on a real database and real sink files: a backlog
 //! larger than one round goes out in one call, an empty outbox or a zero
 //! budget returns after one round, and a failing sink stops the rounds
-//! with its cursor unmoved.
+//! with its cursor unmoved. `DeliveryStore` delivers on its own
+//! connections while batches are committed beside it.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use palisade_gateway::config::Config;
 use palisade_gateway::delivery::Delivery;
 use palisade_gateway::inventory::{Admission, AdmissionOutcome, DeviceState};
 use palisade_gateway::metrics::Metrics;
-use palisade_gateway::pipeline::{GatewayCore, deliver_backlog};
+use palisade_gateway::pipeline::{DeliveryStore, GatewayCore, deliver_backlog};
 use palisade_schema::{DeviceId, Event, EventKind, Header, samples};
 
 const DEVICE: DeviceId = DeviceId([0x5a; 16]);
@@ -211,4 +212,54 @@ fn failing_sink_stops_the_rounds_and_keeps_its_cursor() {
         "{}",
         core.metrics().render()
     );
+}
+
+#[test]
+fn delivery_store_runs_beside_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "", "\"security\"");
+    let mut core = filled_core(&config, 0, false);
+    let mut delivery = Delivery::from_config(&config, origin()).unwrap();
+    let mut store = DeliveryStore::open(&config, Metrics::new()).unwrap();
+    const COMMITTED_BATCHES: u64 = 200;
+
+    // One thread commits batches while this one delivers on the store's
+    // own connections; every event must land in the sink exactly once.
+    let committer = std::thread::spawn(move || {
+        for batch_index in 0..COMMITTED_BATCHES {
+            let batch: Vec<Event<'static>> = (0..EVENTS_PER_BATCH)
+                .map(|offset| Event {
+                    header: Header {
+                        sequence: batch_index * EVENTS_PER_BATCH + offset + 1,
+                        boot: 2,
+                        uptime_ms: 1_000,
+                        ..Header::default()
+                    },
+                    body: samples::body(EventKind::Telemetry),
+                })
+                .collect();
+            let outcome = core.receive(DEVICE, &batch).unwrap();
+            assert_eq!(outcome.receipt.stored, EVENTS_PER_BATCH as usize);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !committer.is_finished() && Instant::now() < deadline {
+        store
+            .deliver_backlog(&mut delivery, Duration::from_millis(50))
+            .unwrap();
+    }
+    committer.join().unwrap();
+    store.drain(&mut delivery, 10_000).unwrap();
+
+    let text = std::fs::read_to_string(dir.path().join("out/telemetry.jsonl")).unwrap();
+    let mut sequences: Vec<u64> = text
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value["sequence"].as_u64().unwrap()
+        })
+        .collect();
+    sequences.sort_unstable();
+    let expected: Vec<u64> = (1..=COMMITTED_BATCHES * EVENTS_PER_BATCH).collect();
+    assert_eq!(sequences, expected);
 }

@@ -27,7 +27,7 @@ use palisade_gateway::delivery::Delivery;
 use palisade_gateway::inventory::Inventory;
 use palisade_gateway::metrics::{self, Metrics};
 use palisade_gateway::outbox::Outbox;
-use palisade_gateway::pipeline::{self, GatewayCore};
+use palisade_gateway::pipeline::{DeliveryStore, GatewayCore};
 use palisade_gateway::server::{self, ServerConfig, SharedCore};
 
 /// Period of the delivery tick. A tick on a caught-up outbox reads one
@@ -35,7 +35,8 @@ use palisade_gateway::server::{self, ServerConfig, SharedCore};
 const DELIVERY_TICK: Duration = Duration::from_millis(100);
 
 /// Longest time one delivery tick keeps running rounds back to back on a
-/// backlog; each round takes the core lock on its own, so commits interleave.
+/// backlog. Delivery uses database connections of its own, so session
+/// commits run beside it.
 const DELIVERY_BUDGET: Duration = Duration::from_millis(250);
 
 #[derive(Parser)]
@@ -197,7 +198,9 @@ async fn run(
         palisade_export::Origin::new("palisade-gateway", env!("CARGO_PKG_VERSION")),
     )
     .map_err(|e| format!("opening the sinks failed: {e}"))?;
-    let delivery = Arc::new(Mutex::new(delivery));
+    let store = DeliveryStore::open(&config, metrics.clone())
+        .map_err(|e| format!("opening the delivery connections to the database failed: {e}"))?;
+    let delivery = Arc::new(Mutex::new((delivery, store)));
 
     if config.metrics.enabled {
         let listener = metrics::bind(config.metrics.address)
@@ -255,11 +258,11 @@ async fn run(
                 }
             }
             _ = ticker.tick() => {
-                let core = core.clone();
                 let delivery = delivery.clone();
                 let round = tokio::task::spawn_blocking(move || {
-                    let mut delivery = delivery.lock().unwrap_or_else(|p| p.into_inner());
-                    pipeline::deliver_backlog(&core, &mut delivery, DELIVERY_BUDGET).map(|_| ())
+                    let mut guard = delivery.lock().unwrap_or_else(|p| p.into_inner());
+                    let (delivery, store) = &mut *guard;
+                    store.deliver_backlog(delivery, DELIVERY_BUDGET).map(|_| ())
                 }).await;
                 match round {
                     Ok(Ok(())) => {}
@@ -276,10 +279,9 @@ async fn run(
     let drained = tokio::time::timeout(
         remaining,
         tokio::task::spawn_blocking(move || {
-            let mut delivery = delivery.lock().unwrap_or_else(|p| p.into_inner());
-            core.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .drain(&mut delivery, 100_000)
+            let mut guard = delivery.lock().unwrap_or_else(|p| p.into_inner());
+            let (delivery, store) = &mut *guard;
+            store.drain(delivery, 100_000)
         }),
     )
     .await;
