@@ -65,11 +65,15 @@ pub enum DropReason {
     TelemetryWithheld,
     /// A batch larger than the outbox accepts.
     BatchTooLarge,
-    /// A stored event that could not be decoded at delivery.
+    /// An event that did not decode: a device's record when its batch was
+    /// committed, or a stored event at delivery.
     Undecodable,
     /// The outbox failed to store a batch (the device was not acknowledged
     /// and resends it).
     StorageFailure,
+    /// A rejected admission that was not stored as an event because the
+    /// queue of rejection reports was full.
+    RejectionReportQueueFull,
 }
 
 impl DropReason {
@@ -80,6 +84,7 @@ impl DropReason {
             Self::BatchTooLarge => "batch_too_large",
             Self::Undecodable => "undecodable",
             Self::StorageFailure => "storage_failure",
+            Self::RejectionReportQueueFull => "rejection_report_queue_full",
         }
     }
 }

@@ -21,7 +21,8 @@
 //! One task stores these reports from a queue of [`REJECTION_QUEUE_LEN`],
 //! so a flood of invalid handshakes does not crowd valid admissions out of
 //! the core. A report that finds the queue full is dropped and counted in
-//! [`ServerStats::rejection_reports_dropped`].
+//! [`ServerStats::rejection_reports_dropped`] and in the Prometheus counter
+//! `palisade_drops_total{reason="rejection_report_queue_full"}`.
 //!
 //! An admitted session reads DATA and DATA_BATCH messages, hands the records
 //! that are ready (at most [`ServerConfig::max_batch_records`] at a time) to
@@ -506,6 +507,9 @@ async fn connection(
         Err(Refusal::Reported(event)) => {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
             if shared.rejections.try_send((peer, event)).is_err() {
+                shared
+                    .metrics
+                    .drops(DropReason::RejectionReportQueueFull, 1);
                 let dropped = shared
                     .stats
                     .rejection_reports_dropped

@@ -34,6 +34,7 @@ async fn endpoint_serves_counters() {
     metrics.events(EventClass::Telemetry, 12);
     metrics.finding(RuleId::BruteForceLogin);
     metrics.drops(DropReason::TelemetryWithheld, 3);
+    metrics.drops(DropReason::RejectionReportQueueFull, 2);
     metrics.duplicates(5);
     metrics.command();
     metrics.set_outbox_depth(17);
@@ -54,6 +55,7 @@ async fn endpoint_serves_counters() {
         "palisade_events_total{class=\"telemetry\"} 12",
         "palisade_findings_total{rule=\"brute_force_login\"} 1",
         "palisade_drops_total{reason=\"telemetry_withheld\"} 3",
+        "palisade_drops_total{reason=\"rejection_report_queue_full\"} 2",
         "palisade_duplicate_events_total 5",
         "palisade_commands_total 1",
         "palisade_outbox_depth 17",
