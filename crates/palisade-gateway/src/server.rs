@@ -333,7 +333,7 @@ impl ServerHandle {
             .stats
             .commands_sent
             .fetch_add(1, Ordering::Relaxed);
-        lock(&self.shared.core).metrics().command();
+        self.shared.metrics.command();
         Ok(signed)
     }
 
