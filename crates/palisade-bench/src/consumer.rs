@@ -127,8 +127,8 @@ impl Counting {
 /// (device index, sequence, event time in ms) of one received event.
 pub type Seen = (Option<u32>, Option<u64>, Option<u64>);
 
-/// A JSON value read as an unsigned integer when it is one; any other
-/// value is parsed, skipped and read as `None`.
+/// A JSON value read as an unsigned integer when it is one. Any other value
+/// is parsed, skipped and read as `None`.
 #[derive(Debug, Default, Clone, Copy)]
 struct MaybeU64(Option<u64>);
 
@@ -203,7 +203,7 @@ struct SinkUnmapped {
 
 /// Parses one line of the gateway's OCSF sink (`metadata.uid` is
 /// `device:boot:sequence`) or telemetry sink (`device_id`, `sequence`,
-/// `time`) and returns what it says about the event. Findings (OCSF class
+/// `time`) and returns the event's device index, sequence and time. Findings (OCSF class
 /// 2004) and events of other devices return `None` for the device.
 pub fn sink_line_event(line: &[u8]) -> Result<Seen, serde_json::Error> {
     let line: SinkLine<'_> = serde_json::from_slice(line)?;
@@ -311,7 +311,7 @@ struct MqttClock {
 }
 
 /// Parses an MQTT message on `devices/<device id>/events` whose payload
-/// is the event as JSON and returns what it says about the event.
+/// is the event as JSON and returns its device index, sequence and time.
 pub fn mqtt_message_event(topic: &str, payload: &[u8]) -> Result<Seen, serde_json::Error> {
     let payload: MqttPayload = serde_json::from_slice(payload)?;
     let device = topic

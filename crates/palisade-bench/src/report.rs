@@ -40,8 +40,8 @@ pub struct Summary {
     pub processes: Vec<(&'static str, f64, f64)>,
 }
 
-/// A latency for the progress line: the figure, or "n/a" for a run that
-/// sampled none.
+/// Formats a latency for the progress line: the figure, or "n/a" for a run
+/// that sampled none.
 fn milliseconds(value: Option<u32>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |ms| ms.to_string())
 }

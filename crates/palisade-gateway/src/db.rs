@@ -192,7 +192,7 @@ pub fn open_at_version(path: &Path, version: u32) -> Result<Connection, StorageE
         .busy_timeout(Duration::from_secs(10))
         .map_err(sql("set the busy timeout"))?;
     // The statements run per batch and per delivery round are prepared once
-    // and kept; rusqlite's default cache holds 16.
+    // and kept. rusqlite's default cache keeps 16.
     connection.set_prepared_statement_cache_capacity(64);
     let mode: String = connection
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))

@@ -37,9 +37,9 @@ pub const MAX_KNOWN_PORTS: usize = 1024;
 /// Events attached as evidence to one finding.
 pub const MAX_EVIDENCE: usize = 16;
 /// Admission failures from one peer address, per rule and rejection reason,
-/// that raise a finding per minute; further ones in the same minute are
-/// counted in the next finding. A revoked credential is thus still reported
-/// in a minute in which the same address already sent an expired one.
+/// that raise a finding per minute. Further ones in the same minute are
+/// counted in the next finding. Because the limit is per reason, a revoked
+/// credential is reported even after an expired one from the same address.
 pub const ADMISSION_FINDINGS_PER_PEER_PER_MINUTE: u32 = 1;
 /// Peer addresses whose admission findings are limited. When more addresses
 /// fail within one minute, the ones beyond the table raise a finding per

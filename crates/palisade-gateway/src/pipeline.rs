@@ -545,7 +545,7 @@ pub fn deliver_backlog(
     )
 }
 
-/// The loop of [`deliver_backlog`] and [`DeliveryStore::deliver_backlog`]:
+/// Runs the loop of [`deliver_backlog`] and [`DeliveryStore::deliver_backlog`]:
 /// rounds while rows move and `budget` lasts, then one settle.
 fn run_backlog(
     budget: Duration,
@@ -647,9 +647,9 @@ impl DeliveryStore {
     }
 
     /// Delivers rounds until the outbox is empty for every sink, a sink
-    /// fails, or `max_rounds` ran, then prunes and sets the depth gauge;
-    /// returns the number of records written. Used on shutdown, after the
-    /// sessions have stopped.
+    /// fails, or `max_rounds` ran, then prunes and sets the depth gauge.
+    /// Returns the number of records written. The binary calls it on
+    /// shutdown, after the sessions have stopped.
     pub fn drain(&mut self, delivery: &mut Delivery, max_rounds: usize) -> Result<u64, CoreError> {
         let mut written = 0;
         for _ in 0..max_rounds {

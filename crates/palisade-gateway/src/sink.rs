@@ -207,8 +207,8 @@ impl JsonlSink {
     pub fn write(&mut self, position: Position, mut object: Value) -> Result<(), SinkError> {
         tag(&mut object, self.route, position);
         let start = self.pending.len();
-        // Serializing a `Value` into a `Vec` cannot fail: its keys are
-        // strings and writing to memory has no I/O error.
+        // serde_json returns no error for a `Value` written to a `Vec`,
+        // because map keys are strings and memory writes do not fail.
         if let Err(error) = serde_json::to_writer(&mut self.pending, &object) {
             self.pending.truncate(start);
             return Err(self.error("format a line for", std::io::Error::other(error)));
@@ -270,7 +270,7 @@ impl JsonlSink {
             Err(error) => {
                 // The file cannot even be read: keep nothing as written, so
                 // the next round starts over from the outbox cursor. Lines
-                // the file already holds may then appear twice.
+                // the file already contains may then appear twice.
                 tracing::error!(sink = %self.name, path = %self.path.display(), %error,
                     "cannot read back the sink file after a failed write");
                 self.last_written = None;
