@@ -272,8 +272,10 @@ fn invalid_credential_is_limited_per_reason() {
     };
     let expired = attempt(CredentialRejectReason::Expired);
     let revoked = attempt(CredentialRejectReason::Revoked);
+
     assert_eq!(engine.observe_admission_failure(&expired, NOW).len(), 1);
     assert!(engine.observe_admission_failure(&expired, NOW).is_empty());
+
     // Another reason from the same address in the same minute is a finding
     // of its own; a repeat of it is not.
     let findings = engine.observe_admission_failure(&revoked, NOW + 1_000);
@@ -288,6 +290,7 @@ fn invalid_credential_is_limited_per_reason() {
             .observe_admission_failure(&revoked, NOW + 2_000)
             .is_empty()
     );
+
     let next_minute = engine.observe_admission_failure(&expired, NOW + 60_000);
     assert!(
         next_minute[0]
