@@ -27,7 +27,8 @@
 //!   each device's components against the reference for its model.
 //! - [`metrics`]: counters and a Prometheus text endpoint on loopback.
 //! - [`pipeline`]: all of the above wired together in the order the admission
-//!   side needs ([`pipeline::GatewayCore`]).
+//!   side needs ([`pipeline::GatewayCore`]), and delivery on database
+//!   connections of its own, beside the commits ([`pipeline::DeliveryStore`]).
 //!
 //! # Storage and limits
 //!
