@@ -519,6 +519,41 @@ fn read_credential_file(path: &Path, role: &str) -> Result<Vec<u8>, Failure> {
     }
 }
 
+/// First value that a time option treats as a mistake: 10^11 seconds is in
+/// the year 5138, while the same instant today in milliseconds is about
+/// 1.8 * 10^12.
+const FIRST_MILLISECOND_LIKE_TIME: u64 = 100_000_000_000;
+
+/// Rejects a time that looks like milliseconds since the Unix epoch.
+/// `NO_EXPIRY` ("never") passes.
+fn check_seconds(value: u64, option: &str) -> Result<u64, Failure> {
+    if value != NO_EXPIRY && value >= FIRST_MILLISECOND_LIKE_TIME {
+        return Err(usage_error(format!(
+            "{option} {value} is after the year 5000; give seconds since the Unix epoch, not milliseconds{}",
+            if option.contains("not-after") {
+                ", or \"never\""
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(value)
+}
+
+/// Checks the seconds and the order of a validity period from `options`
+/// ("--not-before" and "--not-after" or the window's pair).
+fn check_validity_options(validity: &Validity, options: (&str, &str)) -> Result<(), Failure> {
+    check_seconds(validity.not_before, options.0)?;
+    check_seconds(validity.not_after, options.1)?;
+    if validity.not_before > validity.not_after {
+        return Err(usage_error(format!(
+            "{} {} is after {} {}; the credential would never be valid",
+            options.0, validity.not_before, options.1, validity.not_after
+        )));
+    }
+    Ok(())
+}
+
 fn parse_time(text: &str, what: &str) -> Result<u64, Failure> {
     if text == "never" {
         return Ok(NO_EXPIRY);
@@ -733,6 +768,13 @@ fn issue(output: &mut String, kind: &IssueKind) -> Outcome {
             )
         }
     };
+    check_validity_options(&body.validity, ("--not-before", "--not-after"))?;
+    if let Some(limits) = &body.issuer_limits {
+        check_validity_options(
+            &limits.window,
+            ("--window-not-before", "--window-not-after"),
+        )?;
+    }
     let mut buffer = [0u8; MAX_CREDENTIAL_LEN];
     let len = body.issue(&issuer, &mut buffer)?;
     write_file(&common.out, &buffer[..len], common.force)?;
@@ -1087,7 +1129,7 @@ fn verify(
     revocation_lists: &[PathBuf],
     at: Option<u64>,
 ) -> Outcome {
-    let time = VerificationTime::Trusted(at.unwrap_or_else(now));
+    let time = VerificationTime::Trusted(check_seconds(at.unwrap_or_else(now), "--at")?);
     let roots = load_anchors(anchors, time)?;
     let lists = load_revocation_lists(revocation_lists, &roots, time)?;
     let files = read_chain(chain)?;
@@ -1151,7 +1193,7 @@ fn verify_command(
     at: Option<u64>,
     command: &Path,
 ) -> Outcome {
-    let time = VerificationTime::Trusted(at.unwrap_or_else(now));
+    let time = VerificationTime::Trusted(check_seconds(at.unwrap_or_else(now), "--at")?);
     let device = DeviceId::from_hex(device_id).ok_or_else(|| {
         usage_error(format!(
             "invalid --device-id {device_id:?}: expected 32 hex digits"
@@ -1525,7 +1567,36 @@ fn sign_sbom(output: &mut String, options: &SignSbom<'_>) -> Outcome {
         )));
     }
 
+    if body.subject.vendor_id != 0 && body.subject.vendor_id != options.vendor {
+        return Err(usage_error(format!(
+            "{}: {} credential serial {} is for vendor {}, not --vendor {}, so gateways would reject the reference; sign with a credential of vendor {} or of vendor 0",
+            path.display(),
+            body.kind,
+            body.serial,
+            body.subject.vendor_id,
+            options.vendor,
+            options.vendor
+        )));
+    }
+    let issued_at = check_seconds(options.issued_at.unwrap_or_else(now), "--issued-at")?;
+    if issued_at < body.validity.not_before || issued_at > body.validity.not_after {
+        return Err(usage_error(format!(
+            "{}: {} credential serial {} is valid from {} to {}, which does not include the issue time {issued_at}; renew the signer credential or give --issued-at within its validity",
+            path.display(),
+            body.kind,
+            body.serial,
+            body.validity.not_before,
+            body.validity.not_after
+        )));
+    }
+
     let owned = read_components(options.components)?;
+    if owned.is_empty() {
+        return Err(usage_error(format!(
+            "{} lists no components; a reference without components would report every installed component as drift",
+            options.components.display()
+        )));
+    }
     let components: Vec<ReferenceComponent<'_>> = owned
         .iter()
         .map(|(name, version, sha256)| ReferenceComponent {
@@ -1540,7 +1611,7 @@ fn sign_sbom(output: &mut String, options: &SignSbom<'_>) -> Outcome {
         model_id: options.model,
         model_name: options.model_name,
         firmware_version: options.firmware,
-        issued_at: options.issued_at.unwrap_or_else(now),
+        issued_at,
         components: ReferenceComponents::from_slice(&components),
         signer_credential: &signer_credential,
     };
@@ -1573,7 +1644,7 @@ fn verify_sbom(
     at: Option<u64>,
     file: &Path,
 ) -> Outcome {
-    let time = VerificationTime::Trusted(at.unwrap_or_else(now));
+    let time = VerificationTime::Trusted(check_seconds(at.unwrap_or_else(now), "--at")?);
     let roots = load_anchors(anchors, time)?;
     let lists = load_revocation_lists(revocation_lists, &roots, time)?;
     let bytes = read_file(file)?;

@@ -507,7 +507,7 @@ fn inspect_json_prints_u64_as_strings() {
         "--not-before",
         "1700000000",
         "--not-after",
-        "9007199254740993",
+        "never",
         "--out",
         s(&credential),
     ]);
@@ -515,7 +515,7 @@ fn inspect_json_prints_u64_as_strings() {
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(value["serial"], big);
     assert_eq!(value["validity"]["not_before"], "1700000000");
-    assert_eq!(value["validity"]["not_after"], "9007199254740993");
+    assert_eq!(value["validity"]["not_after"], "never");
     assert_eq!(value["signature_checked"], false);
 
     let list = path(&f.dir, "big.rl");
@@ -1340,4 +1340,98 @@ fn verify_sbom_names_wrong_file_type() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+fn issue_rejects_milliseconds_and_inverted_validity() {
+    let f = factory();
+    let out = path(&f.dir, "ms-root.cred");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--not-after", "1796438891333"],
+            "--not-after 1796438891333 is after the year 5000; give seconds since the Unix epoch, not milliseconds, or \"never\"",
+        ),
+        (
+            &["--not-before", "1796438891333"],
+            "--not-before 1796438891333 is after the year 5000",
+        ),
+        (
+            &["--not-before", "2000", "--not-after", "1000"],
+            "--not-before 2000 is after --not-after 1000; the credential would never be valid",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["issue", "root", "--key", s(&f.root_key), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let output = palisade(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            text(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+        assert!(!out.exists(), "{extra:?}: nothing is written");
+    }
+
+    let output = palisade(&[
+        "verify",
+        "--anchor",
+        s(&f.root),
+        "--at",
+        "1796438891333",
+        s(&f.root),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--at 1796438891333 is after the year 5000"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn sign_sbom_rejects_other_vendor_expired_signer_and_no_components() {
+    let f = factory();
+    let root = sbom_root(&f);
+    let components = component_lines(&f);
+    let out = path(&f.dir, "rejected.sbom");
+
+    // The signer credential is for vendor 4660.
+    let mut args = sign_sbom_args(&f.root_key, &root, &components, "42", &out);
+    let position = args.iter().position(|arg| *arg == "--vendor").unwrap();
+    args[position + 1] = "4661";
+    let output = palisade(&args);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("is for vendor 4660, not --vendor 4661"),
+        "{}",
+        text(&output)
+    );
+
+    // The issue time lies before the signer credential's validity.
+    let mut args = sign_sbom_args(&f.root_key, &root, &components, "42", &out);
+    let position = args.iter().position(|arg| *arg == "--issued-at").unwrap();
+    args[position + 1] = "1600000000";
+    let output = palisade(&args);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("which does not include the issue time 1600000000"),
+        "{}",
+        text(&output)
+    );
+
+    let empty = path(&f.dir, "empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let output = palisade(&sign_sbom_args(&f.root_key, &root, &empty, "42", &out));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("lists no components"),
+        "{}",
+        text(&output)
+    );
+    assert!(!out.exists(), "nothing is written");
 }

@@ -304,6 +304,19 @@ pub enum RejectReason {
         /// Verification time, in seconds since the Unix epoch.
         now: u64,
     },
+    /// The reference SBOM names another vendor than its signer credential's
+    /// subject.
+    #[error(
+        "reference SBOM for vendor {reference_vendor} is signed by credential serial {serial} of vendor {signer_vendor}; sign it with a credential of vendor {reference_vendor}"
+    )]
+    ReferenceSbomVendorMismatch {
+        /// Serial of the signer credential.
+        serial: u64,
+        /// Vendor id in the signer credential's subject.
+        signer_vendor: u32,
+        /// Vendor id in the reference SBOM.
+        reference_vendor: u32,
+    },
     /// The handshake transcript signature does not verify: the peer does not hold the key.
     #[error(
         "proof of possession failed: the {object} signature over the handshake transcript does not verify"
@@ -420,6 +433,7 @@ impl RejectReason {
             Self::RevocationSignerNotAuthorized { .. } => 54,
             Self::ReferenceSbomSignerNotAuthorized { .. } => 90,
             Self::ReferenceSbomIssuedInFuture { .. } => 91,
+            Self::ReferenceSbomVendorMismatch { .. } => 92,
             Self::ProofOfPossessionFailed { .. } => 60,
             Self::Replayed => 61,
             Self::NonceMismatch => 62,

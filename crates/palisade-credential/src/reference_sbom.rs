@@ -10,7 +10,10 @@
 //! maker's self-signed root credential, whose key must be a pinned root, or
 //! a root or intermediate credential issued by a pinned root. Either way it
 //! must carry [`KeyUsage::SIGN_REFERENCE_SBOMS`]; an intermediate whose issuer
-//! limits list models may sign only for those models. The signing key needs
+//! limits list models may sign only for those models. A signer credential
+//! whose subject names a vendor id other than 0 may sign only for that
+//! vendor, so that one maker's key cannot set the reference of another
+//! maker's model on a gateway that pins both roots. The signing key needs
 //! no other usage, so a release-signing key can be kept apart from the
 //! factory line's credential-issuing key.
 //!
@@ -363,7 +366,8 @@ impl<'a> ReferenceSbom<'a> {
     /// root's own self-signed credential or an intermediate issued by a
     /// pinned root. Its algorithm, signature, validity at `time` and
     /// revocation in `revocations` are checked, and it must carry
-    /// [`KeyUsage::SIGN_REFERENCE_SBOMS`] and allow the reference's model.
+    /// [`KeyUsage::SIGN_REFERENCE_SBOMS`], allow the reference's model, and
+    /// name the reference's vendor or vendor 0 in its subject.
     pub fn decode_and_verify(
         bytes: &'a [u8],
         roots: &TrustStore,
@@ -409,6 +413,13 @@ impl<'a> ReferenceSbom<'a> {
             return Err(RejectReason::ModelNotAllowed {
                 serial: cert.serial,
                 model: reference.model_id,
+            });
+        }
+        if cert.subject.vendor_id != 0 && cert.subject.vendor_id != reference.vendor_id {
+            return Err(RejectReason::ReferenceSbomVendorMismatch {
+                serial: cert.serial,
+                signer_vendor: cert.subject.vendor_id,
+                reference_vendor: reference.vendor_id,
             });
         }
 

@@ -273,6 +273,12 @@ impl Fixture {
     /// window 1.7e9..2e9) with only [`KeyUsage::SIGN_REFERENCE_SBOMS`],
     /// limited to the models in `models` (empty: any model).
     pub fn release_credential(&self, models: &[u32]) -> Encoded {
+        self.release_credential_for_vendor(FIXTURE_VENDOR, models)
+    }
+
+    /// Returns the release intermediate of [`Fixture::release_credential`]
+    /// with `vendor` as its subject's vendor id.
+    pub fn release_credential_for_vendor(&self, vendor: u32, models: &[u32]) -> Encoded {
         let window = Validity {
             not_before: 1_700_000_000,
             not_after: 2_000_000_000,
@@ -285,6 +291,7 @@ impl Fixture {
             window,
             KeyUsage::SIGN_REFERENCE_SBOMS,
         );
+        release_body.subject.vendor_id = vendor;
         let mut limits = heapless::Vec::new();
         for model in models {
             limits.push(*model).expect("at most 8 models");

@@ -271,6 +271,32 @@ fn foreign_root_credential_rejected() {
 }
 
 #[test]
+fn signer_limited_to_its_vendor() {
+    let fixture = Fixture::new();
+    let components = three_components();
+    let release = fixture.release_credential(&[]);
+    let mut other_vendor = reference(&components, &release);
+    other_vendor.vendor_id = FIXTURE_VENDOR + 1;
+    let signed = sign(&other_vendor, &fixture.release_signer()).unwrap();
+    assert_eq!(
+        ReferenceSbom::decode_and_verify(&signed, &fixture.roots(), NOW, &[]),
+        Err(RejectReason::ReferenceSbomVendorMismatch {
+            serial: 20,
+            signer_vendor: FIXTURE_VENDOR,
+            reference_vendor: FIXTURE_VENDOR + 1,
+        })
+    );
+
+    // A signer of vendor 0 may sign for any vendor.
+    let any_vendor = fixture.release_credential_for_vendor(0, &[]);
+    let mut reference_any = reference(&components, &any_vendor);
+    reference_any.vendor_id = FIXTURE_VENDOR + 1;
+    let signed = sign(&reference_any, &fixture.release_signer()).unwrap();
+    let verified = ReferenceSbom::decode_and_verify(&signed, &fixture.roots(), NOW, &[]).unwrap();
+    assert_eq!(verified.vendor_id, FIXTURE_VENDOR + 1);
+}
+
+#[test]
 fn release_key_limited_to_its_models() {
     let fixture = Fixture::new();
     let release = fixture.release_credential(&[FIXTURE_MODEL + 1]);
@@ -640,8 +666,9 @@ fn component_version_length_boundary() {
 #[test]
 fn largest_reference_fits_bound() {
     let fixture = Fixture::new();
-    // The largest signer credential: an intermediate with eight models.
-    let release = fixture.release_credential(&[1, 2, 3, 4, 5, 6, 7, u32::MAX]);
+    // The largest signer credential: an intermediate with eight models and
+    // the largest vendor id.
+    let release = fixture.release_credential_for_vendor(u32::MAX, &[1, 2, 3, 4, 5, 6, 7, u32::MAX]);
     let names: Vec<String> = (0..MAX_REFERENCE_COMPONENTS)
         .map(|index| format!("{index:03}{}", "n".repeat(MAX_COMPONENT_NAME_LEN - 3)))
         .collect();
@@ -698,5 +725,11 @@ fn reject_codes_are_stable() {
         now: 1,
     };
     assert_eq!(future.code(), 91);
+    let vendor = RejectReason::ReferenceSbomVendorMismatch {
+        serial: 1,
+        signer_vendor: 2,
+        reference_vendor: 3,
+    };
+    assert_eq!(vendor.code(), 92);
     assert_eq!(ObjectType::ReferenceSbom.name(), "reference SBOM");
 }

@@ -79,7 +79,9 @@ pub struct Admission {
     pub vendor: String,
     /// Hardware revision, from the credential's subject.
     pub hardware: String,
-    /// Firmware version announced in the handshake.
+    /// Firmware version announced in the handshake, or "unknown". The
+    /// firmware version in the device's system information replaces it,
+    /// and a later admission with "unknown" keeps the known version.
     pub firmware: String,
     /// The device credential's serial number.
     pub credential_serial: Option<u64>,
@@ -243,7 +245,8 @@ impl Inventory {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, 'admitted')
                  ON CONFLICT (device_id) DO UPDATE SET
                     model = excluded.model, vendor = excluded.vendor, hardware = excluded.hardware,
-                    firmware = excluded.firmware, credential_serial = excluded.credential_serial,
+                    firmware = CASE excluded.firmware WHEN 'unknown' THEN firmware ELSE excluded.firmware END,
+                    credential_serial = excluded.credential_serial,
                     last_seen_ms = excluded.last_seen_ms, address = excluded.address",
             )
             .and_then(|mut statement| statement.execute(params![
@@ -459,6 +462,14 @@ impl Inventory {
                 ],
             )
             .map_err(sql("store system information"))?;
+        if !info.firmware_version.as_str().is_empty() {
+            self.connection
+                .prepare_cached("UPDATE devices SET firmware = ?2 WHERE device_id = ?1")
+                .and_then(|mut statement| {
+                    statement.execute(params![device.0.as_slice(), info.firmware_version.as_str()])
+                })
+                .map_err(sql("store a device's firmware version"))?;
+        }
         Ok(())
     }
 

@@ -263,6 +263,53 @@ fn events_fill_system_info_sbom_and_baseline() {
 }
 
 #[test]
+fn system_info_sets_firmware_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = Inventory::open(&dir.path().join("gateway.sqlite")).unwrap();
+    let device = DeviceId([8; 16]);
+    // The handshake carries no firmware version.
+    let unknown = Admission {
+        firmware: "unknown".into(),
+        ..admission(device, 103, 1_000)
+    };
+    inventory.record_admission(&unknown).unwrap();
+    assert_eq!(
+        inventory.device(device).unwrap().unwrap().firmware,
+        "unknown"
+    );
+
+    let event = palisade_schema::Event {
+        header: samples::header(0, Severity::Info),
+        body: samples::body(EventKind::SystemInfo),
+    };
+    inventory.record_event(device, &event, 2_000).unwrap();
+    let reported = inventory
+        .system_info(device)
+        .unwrap()
+        .unwrap()
+        .firmware_version;
+    assert!(!reported.is_empty());
+    assert_eq!(
+        inventory.device(device).unwrap().unwrap().firmware,
+        reported
+    );
+
+    // A reconnect without a version keeps the reported one; an announced
+    // version replaces it.
+    inventory.record_admission(&unknown).unwrap();
+    assert_eq!(
+        inventory.device(device).unwrap().unwrap().firmware,
+        reported
+    );
+    let announced = Admission {
+        firmware: "2.5.0".into(),
+        ..admission(device, 103, 3_000)
+    };
+    inventory.record_admission(&announced).unwrap();
+    assert_eq!(inventory.device(device).unwrap().unwrap().firmware, "2.5.0");
+}
+
+#[test]
 fn device_record_serializes_hex_id() {
     let dir = tempfile::tempdir().unwrap();
     let inventory = Inventory::open(&dir.path().join("gateway.sqlite")).unwrap();

@@ -108,6 +108,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -322,8 +323,23 @@ fn raise_open_files_limit() {
     }
 }
 
+/// Checks that the database of a listing command exists, so that a wrong
+/// `[paths] database` is reported instead of creating an empty database.
+fn existing_database(config: &Config, config_path: &Path) -> Result<(), String> {
+    let database = &config.paths.database;
+    if database.exists() {
+        return Ok(());
+    }
+    Err(format!(
+        "database {} not found; set [paths] database in {} to the file the gateway writes",
+        database.display(),
+        config_path.display()
+    ))
+}
+
 fn inventory(config_path: &Path, json: bool) -> Result<(), String> {
     let config = load_config(config_path)?;
+    existing_database(&config, config_path)?;
     let inventory = Inventory::open(&config.paths.database)
         .map_err(|e| format!("opening {}: {e}", config.paths.database.display()))?;
     let devices = inventory.devices().map_err(|e| e.to_string())?;
@@ -353,6 +369,7 @@ fn inventory(config_path: &Path, json: bool) -> Result<(), String> {
 
 fn findings(config_path: &Path, json: bool) -> Result<(), String> {
     let config = load_config(config_path)?;
+    existing_database(&config, config_path)?;
     let outbox = Outbox::open(&config.paths.database, &config.outbox)
         .map_err(|e| format!("opening {}: {e}", config.paths.database.display()))?;
     let mut after = 0;
@@ -367,6 +384,9 @@ fn findings(config_path: &Path, json: bool) -> Result<(), String> {
             }
         }
     }
+    if !json {
+        println!("{:<22} {:<8} {:<34} SUMMARY", "RULE", "SEVERITY", "DEVICE");
+    }
     for finding in &all {
         if json {
             let value = serde_json::json!({
@@ -380,9 +400,9 @@ fn findings(config_path: &Path, json: bool) -> Result<(), String> {
             println!("{value}");
         } else {
             println!(
-                "{:<22} {:<8?} {:<34} {}",
+                "{:<22} {:<8} {:<34} {}",
                 finding.rule.to_string(),
-                finding.severity,
+                finding.severity.name(),
                 finding
                     .device
                     .map_or_else(|| "-".to_owned(), |d| d.to_string()),
