@@ -295,7 +295,9 @@ pub(crate) fn check_result(result: CheckResult) -> &'static str {
     }
 }
 
-pub(crate) fn credential_reason(reason: CredentialRejectReason) -> &'static str {
+/// Snake-case name of a credential rejection reason, as in the exported
+/// fields (`expired`, `revoked`, ...).
+pub fn credential_reason(reason: CredentialRejectReason) -> &'static str {
     match reason {
         CredentialRejectReason::BadSignature => "bad_signature",
         CredentialRejectReason::Expired => "expired",
@@ -311,7 +313,9 @@ pub(crate) fn credential_reason(reason: CredentialRejectReason) -> &'static str 
     }
 }
 
-pub(crate) fn command_action(action: CommandAction) -> String {
+/// Snake-case name of a command action, as in the exported fields
+/// (`isolate_network`, `custom_7`, ...).
+pub fn command_action(action: CommandAction) -> String {
     match action {
         CommandAction::IsolateNetwork => "isolate_network".into(),
         CommandAction::ReleaseIsolation => "release_isolation".into(),
@@ -324,7 +328,9 @@ pub(crate) fn command_action(action: CommandAction) -> String {
     }
 }
 
-pub(crate) fn command_reason(reason: CommandRejectReason) -> &'static str {
+/// Snake-case name of a command rejection reason, as in the exported
+/// fields (`replayed`, `unknown_signer`, ...).
+pub fn command_reason(reason: CommandRejectReason) -> &'static str {
     match reason {
         CommandRejectReason::BadSignature => "bad_signature",
         CommandRejectReason::UnknownSigner => "unknown_signer",
@@ -337,7 +343,9 @@ pub(crate) fn command_reason(reason: CommandRejectReason) -> &'static str {
     }
 }
 
-pub(crate) fn sequence_anomaly(kind: SequenceAnomalyKind) -> &'static str {
+/// Snake-case name of a sequence anomaly kind, as in the exported fields
+/// (`gap`, `regression`, `replay`, `unseen_transition`).
+pub fn sequence_anomaly(kind: SequenceAnomalyKind) -> &'static str {
     match kind {
         SequenceAnomalyKind::Gap => "gap",
         SequenceAnomalyKind::Regression => "regression",

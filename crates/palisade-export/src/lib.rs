@@ -70,6 +70,12 @@ mod time;
 pub mod vuln;
 
 pub use context::{DeviceInfo, EventContext, Origin, PRODUCT_NAME, VENDOR_NAME};
+
+/// Names of schema enum values as they appear in every output format, for
+/// messages that analysts read next to that output.
+pub mod names {
+    pub use crate::fields::{command_action, command_reason, credential_reason, sequence_anomaly};
+}
 pub use finding::{EventRef, Evidence, Finding};
 pub use summary::event_summary;
 pub use time::rfc3339_ms;

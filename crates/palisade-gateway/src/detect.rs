@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use palisade_export::names;
 use palisade_schema::{
     CheckResult, DataRateSample, DeviceId, Direction, Event, EventBody, EventKind, IpAddress,
     ListeningPort, Login, LoginAction, Protocol, RemoteSession, SequenceAnomalyKind, Severity,
@@ -227,12 +228,14 @@ impl Engine {
                 RuleId::UnauthorizedCommand,
                 None,
                 format!(
-                    "device rejected command {} ({:?}) as unauthorized: {:?}",
+                    "device rejected command {} ({}) as unauthorized: {}",
                     rejected
                         .command_id
                         .map_or_else(|| "without id".to_owned(), |id| id.to_string()),
-                    rejected.action,
-                    rejected.reason
+                    rejected
+                        .action
+                        .map_or_else(|| "unknown action".to_owned(), names::command_action),
+                    names::command_reason(rejected.reason)
                 ),
                 vec![Evidence::from_event(event)],
             ),
@@ -240,8 +243,11 @@ impl Engine {
                 RuleId::SequenceAnomaly,
                 None,
                 format!(
-                    "device reported a sequence anomaly ({:?}) in boot {}: expected {}, observed {}",
-                    anomaly.kind, anomaly.boot, anomaly.expected, anomaly.observed
+                    "device reported a sequence anomaly ({}) in boot {}: expected {}, observed {}",
+                    names::sequence_anomaly(anomaly.kind),
+                    anomaly.boot,
+                    anomaly.expected,
+                    anomaly.observed
                 ),
                 vec![Evidence::from_event(event)],
             ),
@@ -330,14 +336,14 @@ impl Engine {
                 rejected.peer.map(|peer| peer.ip),
                 rejected.reason as u8,
                 format!(
-                    "provisioning credential{}{} rejected: {:?}{}",
+                    "provisioning credential{}{} rejected: {}{}",
                     rejected
                         .serial
                         .map_or_else(String::new, |serial| format!(" serial {serial}")),
                     rejected
                         .device_id
                         .map_or_else(String::new, |id| format!(" of device {id}")),
-                    rejected.reason,
+                    names::credential_reason(rejected.reason),
                     rejected
                         .peer
                         .map_or_else(String::new, |peer| format!(" (from {peer})"))
@@ -442,8 +448,10 @@ fn check_sequence(
                 RuleId::SequenceAnomaly,
                 None,
                 format!(
-                    "sequence {kind:?}: event (boot {}, sequence {}) after (boot {boot}, sequence {sequence}); expected sequence {expected}",
-                    key.0, key.1
+                    "sequence {}: event (boot {}, sequence {}) after (boot {boot}, sequence {sequence}); expected sequence {expected}",
+                    names::sequence_anomaly(kind),
+                    key.0,
+                    key.1
                 ),
                 vec![Evidence::from_event(event)],
             );

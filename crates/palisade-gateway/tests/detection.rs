@@ -281,7 +281,7 @@ fn invalid_credential_is_limited_per_reason() {
     let findings = engine.observe_admission_failure(&revoked, NOW + 1_000);
     assert_eq!(rules(&findings), vec![RuleId::InvalidCredential]);
     assert!(
-        findings[0].summary.contains("Revoked"),
+        findings[0].summary.contains("rejected: revoked"),
         "{}",
         findings[0].summary
     );
@@ -432,7 +432,7 @@ fn sequence_gap_fires() {
         "{findings:#?}"
     );
     assert!(
-        findings[0].summary.contains("Gap"),
+        findings[0].summary.contains("gap"),
         "{}",
         findings[0].summary
     );
@@ -454,7 +454,7 @@ fn sequence_replay_and_regression_fire() {
         findings
             .iter()
             .any(|finding| finding.rule == RuleId::SequenceAnomaly
-                && finding.summary.contains("Replay")),
+                && finding.summary.contains("sequence replay:")),
         "{findings:#?}"
     );
 
@@ -472,7 +472,7 @@ fn sequence_replay_and_regression_fire() {
         findings
             .iter()
             .any(|finding| finding.rule == RuleId::SequenceAnomaly
-                && finding.summary.contains("Regression")),
+                && finding.summary.contains("sequence regression:")),
         "{findings:#?}"
     );
 
@@ -810,14 +810,14 @@ fn replay_window_is_recent_keys() {
     assert!(
         oldest
             .iter()
-            .any(|finding| finding.summary.contains("Replay")),
+            .any(|finding| finding.summary.contains("sequence replay:")),
         "{oldest:#?}"
     );
     let beyond = replay_of(&mut engine, RECENT_KEYS as u64 + 1);
     assert!(
         beyond
             .iter()
-            .any(|finding| finding.summary.contains("Regression")),
+            .any(|finding| finding.summary.contains("sequence regression:")),
         "{beyond:#?}"
     );
 }
@@ -898,7 +898,7 @@ fn reported_drops_explain_a_gap() {
     assert!(
         findings
             .iter()
-            .all(|finding| !finding.summary.contains("Gap")),
+            .all(|finding| !finding.summary.contains("gap")),
         "{findings:#?}"
     );
     // A report of fewer drops than the gap does not explain it.
@@ -907,7 +907,7 @@ fn reported_drops_explain_a_gap() {
     assert!(
         findings
             .iter()
-            .any(|finding| finding.summary.contains("Gap")),
+            .any(|finding| finding.summary.contains("gap")),
         "{findings:#?}"
     );
 }
