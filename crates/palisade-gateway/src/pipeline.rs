@@ -478,12 +478,7 @@ impl GatewayCore {
     /// Runs one delivery round and counts its undecodable rows, without the
     /// outbox bookkeeping of [`GatewayCore::settle_outbox`].
     fn deliver_round(&mut self, delivery: &mut Delivery) -> Result<DeliveryReport, CoreError> {
-        let report = delivery.deliver(&mut self.outbox, &self.inventory)?;
-        if report.undecodable > 0 {
-            self.metrics
-                .drops(DropReason::Undecodable, report.undecodable);
-        }
-        Ok(report)
+        deliver_round_on(&mut self.outbox, &self.inventory, &self.metrics, delivery)
     }
 
     /// Prunes rows that every sink delivered and that are older than the
@@ -491,27 +486,65 @@ impl GatewayCore {
     /// outbox (the depth counts every undelivered row), so callers that run
     /// many rounds in a row do this once after them.
     pub fn settle_outbox(&mut self, delivery: &Delivery) -> Result<(), CoreError> {
-        let names = delivery.sink_names();
-        self.outbox.prune(&names, now_unix_ms())?;
-        self.metrics.set_outbox_depth(self.outbox.depth(&names)?);
-        Ok(())
+        settle_outbox_on(&mut self.outbox, &self.metrics, delivery)
     }
 
     /// Delivers rounds until the outbox is empty for every sink, a sink
     /// fails, or `max_rounds` ran (used on shutdown, with a bounded count);
     /// prunes and updates the depth gauge once at the end.
     pub fn drain(&mut self, delivery: &mut Delivery, max_rounds: usize) -> Result<u64, CoreError> {
-        let mut written = 0;
-        for _ in 0..max_rounds {
-            let report = self.deliver_round(delivery)?;
-            written += report.total_written();
-            if !report.failed_sinks.is_empty() || report.rows == 0 {
-                break;
-            }
-        }
+        let written = drain_rounds(delivery, max_rounds, &mut |delivery: &mut Delivery| {
+            self.deliver_round(delivery)
+        })?;
         self.settle_outbox(delivery)?;
         Ok(written)
     }
+}
+
+/// Runs one delivery round from `outbox`, with device details from
+/// `inventory`, and counts its undecodable rows in `metrics`.
+fn deliver_round_on(
+    outbox: &mut Outbox,
+    inventory: &Inventory,
+    metrics: &Metrics,
+    delivery: &mut Delivery,
+) -> Result<DeliveryReport, CoreError> {
+    let report = delivery.deliver(outbox, inventory)?;
+    if report.undecodable > 0 {
+        metrics.drops(DropReason::Undecodable, report.undecodable);
+    }
+    Ok(report)
+}
+
+/// Prunes the rows of `outbox` that every sink of `delivery` delivered and
+/// that are past the retention, and sets the outbox-depth gauge.
+fn settle_outbox_on(
+    outbox: &mut Outbox,
+    metrics: &Metrics,
+    delivery: &Delivery,
+) -> Result<(), CoreError> {
+    let names = delivery.sink_names();
+    outbox.prune(&names, now_unix_ms())?;
+    metrics.set_outbox_depth(outbox.depth(&names)?);
+    Ok(())
+}
+
+/// Runs `round` until a round moves no row, a sink fails or `max_rounds`
+/// ran; returns the number of records written.
+fn drain_rounds(
+    delivery: &mut Delivery,
+    max_rounds: usize,
+    round: &mut dyn FnMut(&mut Delivery) -> Result<DeliveryReport, CoreError>,
+) -> Result<u64, CoreError> {
+    let mut written = 0;
+    for _ in 0..max_rounds {
+        let report = round(delivery)?;
+        written += report.total_written();
+        if !report.failed_sinks.is_empty() || report.rows == 0 {
+            break;
+        }
+    }
+    Ok(written)
 }
 
 /// Delivers the outbox backlog in rounds, taking the core lock for one round
@@ -607,21 +640,13 @@ impl DeliveryStore {
 
     /// Runs one delivery round and counts its undecodable rows.
     pub fn deliver_round(&mut self, delivery: &mut Delivery) -> Result<DeliveryReport, CoreError> {
-        let report = delivery.deliver(&mut self.outbox, &self.inventory)?;
-        if report.undecodable > 0 {
-            self.metrics
-                .drops(DropReason::Undecodable, report.undecodable);
-        }
-        Ok(report)
+        deliver_round_on(&mut self.outbox, &self.inventory, &self.metrics, delivery)
     }
 
     /// Prunes delivered rows past the retention and sets the outbox-depth
     /// gauge, as [`GatewayCore::settle_outbox`] does.
     pub fn settle_outbox(&mut self, delivery: &Delivery) -> Result<(), CoreError> {
-        let names = delivery.sink_names();
-        self.outbox.prune(&names, now_unix_ms())?;
-        self.metrics.set_outbox_depth(self.outbox.depth(&names)?);
-        Ok(())
+        settle_outbox_on(&mut self.outbox, &self.metrics, delivery)
     }
 
     /// Delivers the backlog in rounds under the same rules as
@@ -651,14 +676,9 @@ impl DeliveryStore {
     /// Returns the number of records written. The binary calls it on
     /// shutdown, after the sessions have stopped.
     pub fn drain(&mut self, delivery: &mut Delivery, max_rounds: usize) -> Result<u64, CoreError> {
-        let mut written = 0;
-        for _ in 0..max_rounds {
-            let report = self.deliver_round(delivery)?;
-            written += report.total_written();
-            if !report.failed_sinks.is_empty() || report.rows == 0 {
-                break;
-            }
-        }
+        let written = drain_rounds(delivery, max_rounds, &mut |delivery: &mut Delivery| {
+            self.deliver_round(delivery)
+        })?;
         self.settle_outbox(delivery)?;
         Ok(written)
     }
