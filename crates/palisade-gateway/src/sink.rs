@@ -265,7 +265,12 @@ impl JsonlSink {
         match recover_tail(&mut self.file, self.route) {
             Ok((size, last)) => {
                 self.size = size;
-                self.last_written = last;
+                // Right after a rotation the current file is empty and the
+                // last position is in the newest rotated file, as in `open`.
+                self.last_written = last.or_else(|| {
+                    let mut previous = File::open(rotated_path(&self.path, 1)).ok()?;
+                    recover_tail(&mut previous, self.route).ok()?.1
+                });
             }
             Err(error) => {
                 // The file cannot even be read: keep nothing as written, so
