@@ -1393,7 +1393,7 @@ fn issue_rejects_milliseconds_and_inverted_validity() {
 }
 
 #[test]
-fn sign_sbom_rejects_other_vendor_expired_signer_and_no_components() {
+fn sign_sbom_rejects_unusable_inputs() {
     let f = factory();
     let root = sbom_root(&f);
     let components = component_lines(&f);

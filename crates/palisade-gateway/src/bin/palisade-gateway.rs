@@ -34,7 +34,7 @@ use palisade_gateway::server::{self, ServerConfig, SharedCore};
 /// cursor and finds no row per sink, so a short period costs little.
 const DELIVERY_TICK: Duration = Duration::from_millis(100);
 
-/// Longest time one delivery tick keeps running rounds back to back on a
+/// Maximum time one delivery tick keeps running rounds back to back on a
 /// backlog. Delivery uses database connections of its own, so session
 /// commits run beside it.
 const DELIVERY_BUDGET: Duration = Duration::from_millis(250);
